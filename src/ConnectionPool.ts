@@ -1,0 +1,237 @@
+/**
+ * A connection pool for Effect: idle connections are reused oldest-first (FIFO)
+ * by default, `maxIdle` caps what is kept idle, an optional `maxSize` caps the
+ * total with a fair wait queue, and every lease goes back to the pool whatever
+ * happens to the borrower.
+ *
+ * Use it for anything that is expensive to open and cheap to keep: LDAP, SQL,
+ * SMTP or HTTP/1 connections.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import type * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import { dual } from "effect/Function"
+import * as Layer from "effect/Layer"
+import type { Pipeable } from "effect/Pipeable"
+import type * as Scope from "effect/Scope"
+import type { PoolClosedError, PoolExhaustedError, PoolTimeoutError } from "./internal/errors.ts"
+import * as internal from "./internal/pool.ts"
+
+const TypeId: typeof internal.TypeId = internal.TypeId
+
+/**
+ * A pool of connections of type `A` whose opening may fail with `E`.
+ *
+ * Borrow with {@link get} (inside a scope) or {@link use}; never keep the
+ * connection past the lease.
+ *
+ * @category models
+ */
+export interface ConnectionPool<in out A, in out E = never> extends Pipeable {
+  readonly [TypeId]: {
+    readonly _A: (_: A) => A
+    readonly _E: (_: E) => E
+  }
+  /** The name used in metrics, spans and logs. */
+  readonly name: string
+}
+
+/**
+ * What the pool holds right now, and what it has opened and closed so far.
+ * `total = idle + inUse + opening` and `created - closed = total`.
+ *
+ * @category models
+ */
+export interface Stats {
+  readonly idle: number
+  readonly inUse: number
+  readonly opening: number
+  readonly waiting: number
+  readonly total: number
+  readonly created: number
+  readonly closed: number
+}
+
+/**
+ * How a pool opens, checks, keeps and retires its connections.
+ *
+ * @category models
+ */
+export interface Options<A, E, R> {
+  /**
+   * Opens one connection. It runs in the connection's own scope: finalizers it
+   * adds (`Effect.acquireRelease(open, close)`) close the connection when the
+   * pool discards it.
+   */
+  readonly acquire: Effect.Effect<A, E, R>
+  /** How many connections may sit idle; one returned to a full idle set is closed at once. */
+  readonly maxIdle: number
+  /** Caps open + opening + lent connections. Borrowers beyond it wait in FIFO order. Default: unbounded. */
+  readonly maxSize?: number | undefined
+  /** Which idle connection is lent first: the oldest (`"fifo"`, the default) or the newest (`"lifo"`). */
+  readonly order?: "fifo" | "lifo" | undefined
+  /** Bounds a borrower's whole wait, queueing and opening included, with {@link PoolTimeoutError}. */
+  readonly acquireTimeout?: Duration.Input | undefined
+  /** With `maxSize` reached and this many borrowers waiting, `get` fails at once with {@link PoolExhaustedError}. */
+  readonly maxWaiting?: number | undefined
+  /**
+   * Checks a connection that has been idle longer than `validateAfter` before
+   * it is lent. `false`, a failure or a timeout (`validateTimeout`) closes it and
+   * the borrower is served by another one, without seeing an error.
+   */
+  readonly validate?: ((connection: A) => Effect.Effect<boolean, unknown>) | undefined
+  /** Idle time after which `validate` runs before lending. Default: 0 (validate on every idle lend). */
+  readonly validateAfter?: Duration.Input | undefined
+  /** How long `validate` may take before the connection counts as broken. Default: 5 seconds. */
+  readonly validateTimeout?: Duration.Input | undefined
+  /** Closes connections idle for longer than this, down to `minIdle`. */
+  readonly idleTimeout?: Duration.Input | undefined
+  /** Retires connections older than this: idle ones are closed, lent ones when they return. */
+  readonly maxLifetime?: Duration.Input | undefined
+  /** Idle connections kept open and refilled in the background. Default: 0. */
+  readonly minIdle?: number | undefined
+  /** How often the background upkeep (idle timeout, lifetime, minIdle refill) runs. Default: 1 second. */
+  readonly housekeepingInterval?: Duration.Input | undefined
+  /**
+   * After a lease ends, may its connection be reused? Default: after success and
+   * after a typed failure, yes; after a defect or an interruption, no.
+   */
+  readonly recycle?: ((exit: Exit.Exit<unknown, unknown>) => boolean) | undefined
+  /** Names the pool in metrics (`db.client.connection.pool.name`), spans and logs. Default: `"default"`. */
+  readonly name?: string | undefined
+}
+
+/**
+ * The sizes and durations of {@link Options}: what {@link layerConfig} reads
+ * with `Config`.
+ *
+ * @category models
+ */
+export interface ConfigOptions {
+  readonly maxIdle: number
+  readonly maxSize?: number | undefined
+  readonly order?: "fifo" | "lifo" | undefined
+  readonly acquireTimeout?: Duration.Duration | undefined
+  readonly maxWaiting?: number | undefined
+  readonly validateAfter?: Duration.Duration | undefined
+  readonly validateTimeout?: Duration.Duration | undefined
+  readonly idleTimeout?: Duration.Duration | undefined
+  readonly maxLifetime?: Duration.Duration | undefined
+  readonly minIdle?: number | undefined
+  readonly housekeepingInterval?: Duration.Duration | undefined
+  readonly name?: string | undefined
+}
+
+export {
+  /** A borrower waited `acquireTimeout` without getting a connection. */
+  PoolTimeoutError,
+  /** `maxSize` was reached and `maxWaiting` borrowers were already waiting. */
+  PoolExhaustedError,
+  /** The pool is shutting down or shut down. */
+  PoolClosedError
+} from "./internal/errors.ts"
+
+/**
+ * The errors the pool itself adds to a borrow.
+ *
+ * @category errors
+ */
+export type PoolError = PoolTimeoutError | PoolExhaustedError | PoolClosedError
+
+/**
+ * Creates a pool that lives as long as the current scope: closing the scope
+ * fails new and waiting borrowers with {@link PoolClosedError}, closes idle
+ * connections at once and lent ones when they come back, and finishes when
+ * all are closed. Invalid options are a defect naming the option and its value.
+ *
+ * @category constructors
+ */
+export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<ConnectionPool<A, E>, never, Scope.Scope | R> =>
+  internal.make(options)
+
+/**
+ * Provides a pool as a service; the pool closes with the layer.
+ *
+ * @category constructors
+ */
+export const layer = <I, A, E, R>(
+  tag: Context.Key<I, ConnectionPool<A, E>>,
+  options: Options<A, E, R>
+): Layer.Layer<I, never, R> => Layer.effect(tag, make(options))
+
+/**
+ * Like {@link layer}, with sizes and durations read from `Config`, for example
+ * `{ maxIdle: Config.Int("POOL_MAX_IDLE"), maxSize: Config.Int("POOL_MAX_SIZE") }`.
+ * Behaviour that is code (`validate`, `recycle`) comes in `behaviour`.
+ *
+ * @category constructors
+ */
+export const layerConfig = <I, A, E, R>(
+  tag: Context.Key<I, ConnectionPool<A, E>>,
+  acquire: Effect.Effect<A, E, R>,
+  config: Config.Wrap<ConfigOptions>,
+  behaviour?: Pick<Options<A, E, R>, "validate" | "recycle">
+): Layer.Layer<I, Config.ConfigError, R> =>
+  Layer.effect(
+    tag,
+    Effect.gen(function*() {
+      const options = yield* Config.unwrap(config)
+      return yield* make({ ...behaviour, ...options, acquire })
+    })
+  )
+
+/**
+ * Borrows a connection for the lifetime of the current scope. When the scope
+ * closes the connection goes back to the pool, which reuses it or closes it
+ * according to `recycle`, {@link invalidate}, `maxIdle` and `maxLifetime`.
+ *
+ * @category combinators
+ */
+export const get = <A, E>(self: ConnectionPool<A, E>): Effect.Effect<A, E | PoolError, Scope.Scope> =>
+  internal.get(self as unknown as internal.PoolImpl<A, E>)
+
+/**
+ * Borrows a connection while `f` runs: `Effect.scoped(get + f)`, without
+ * allocating a scope.
+ *
+ * @category combinators
+ */
+export const use: {
+  <A, B, E2, R2>(f: (connection: A) => Effect.Effect<B, E2, R2>): <E>(
+    self: ConnectionPool<A, E>
+  ) => Effect.Effect<B, E | E2 | PoolError, R2>
+  <A, E, B, E2, R2>(
+    self: ConnectionPool<A, E>,
+    f: (connection: A) => Effect.Effect<B, E2, R2>
+  ): Effect.Effect<B, E | E2 | PoolError, R2>
+} = dual(2, <A, E, B, E2, R2>(
+  self: ConnectionPool<A, E>,
+  f: (connection: A) => Effect.Effect<B, E2, R2>
+): Effect.Effect<B, E | E2 | PoolError, R2> => internal.use(self as unknown as internal.PoolImpl<A, E>, f))
+
+/**
+ * Marks a lent connection as broken: it is closed when its lease ends and never
+ * lent again. An idle one is closed at once. Unknown connections are ignored.
+ *
+ * @category combinators
+ */
+export const invalidate: {
+  <A>(connection: A): <E>(self: ConnectionPool<A, E>) => Effect.Effect<void>
+  <A, E>(self: ConnectionPool<A, E>, connection: A): Effect.Effect<void>
+} = dual(
+  2,
+  <A, E>(self: ConnectionPool<A, E>, connection: A): Effect.Effect<void> =>
+    internal.invalidate(self as unknown as internal.PoolImpl<A, E>, connection)
+)
+
+/**
+ * A snapshot of the pool's counts.
+ *
+ * @category combinators
+ */
+export const stats = <A, E>(self: ConnectionPool<A, E>): Effect.Effect<Stats> =>
+  Effect.sync(() => internal.stats(self as unknown as internal.PoolImpl<A, E>))

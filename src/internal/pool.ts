@@ -1,0 +1,509 @@
+/**
+ * The pool's state machine. Bookkeeping runs synchronously between yields, so
+ * each step is atomic; the only interruptible parts are a borrower's wait, its
+ * connection's opening and its validation, and each of those is followed by
+ * uninterruptible code that hands back whatever the borrower held.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import type { Clock } from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import { pipeArguments } from "effect/Pipeable"
+import * as Scope from "effect/Scope"
+import type { ConnectionPool, Options, Stats } from "../ConnectionPool.ts"
+import { Deque } from "./deque.ts"
+import { PoolClosedError, PoolExhaustedError, PoolTimeoutError } from "./errors.ts"
+import { PoolMetrics } from "./metrics.ts"
+import { type Resolved, resolve } from "./options.ts"
+import { type Node, WaitList } from "./waitList.ts"
+
+/** @internal */
+export const TypeId: unique symbol = Symbol.for("effect-connection-pool/ConnectionPool") as never
+
+const variance = { _A: (a: any) => a, _E: (e: any) => e }
+
+/** A pooled connection and what the pool knows about it. */
+interface Entry<A> {
+  readonly connection: A
+  readonly scope: Scope.Closeable
+  readonly createdAt: number
+  idleSince: number
+  leasedAt: number
+  isIdle: boolean
+  invalidated: boolean
+}
+
+/** A waiter is served a connection, or a reserved slot to open one in, or the news that the pool closed. */
+const Permit = Symbol("Permit")
+const Closed = Symbol("Closed")
+type Served<A> = Entry<A> | typeof Permit | typeof Closed
+
+interface Waiter<A> extends Node<Waiter<A>> {
+  served: Served<A> | undefined
+  wake: (() => void) | undefined
+}
+
+/** @internal */
+export class PoolImpl<A, E> implements ConnectionPool<A, E> {
+  readonly [TypeId] = variance
+  readonly idle = new Deque<Entry<A>>()
+  readonly waiters = new WaitList<Waiter<A>>()
+  /** Every open connection, for `invalidate`. */
+  readonly entries = new Map<A, Entry<A>>()
+  inUse = 0
+  opening = 0
+  /** Connections being closed: not counted in stats, but they hold their slot until closed. */
+  closing = 0
+  created = 0
+  closed = 0
+  isClosed = false
+  /** Completed when, after shutdown began, the last connection has closed. */
+  drained: Deferred.Deferred<void> | undefined = undefined
+  /** Whether lending from the idle set needs the time (idle timeout, lifetime, validation). */
+  readonly checksIdle: boolean
+  readonly options: Resolved<A, E, any>
+  readonly acquireContext: Context.Context<never>
+  readonly clock: Clock
+  readonly metrics: PoolMetrics
+
+  constructor(options: Resolved<A, E, any>, acquireContext: Context.Context<never>, clock: Clock) {
+    this.options = options
+    this.acquireContext = acquireContext
+    this.clock = clock
+    this.checksIdle = options.validate !== undefined || Number.isFinite(options.idleTimeoutMillis) ||
+      Number.isFinite(options.maxLifetimeMillis)
+    this.metrics = new PoolMetrics(acquireContext, options.name, {
+      idle: () => this.idle.length,
+      used: () => this.inUse,
+      pending: () => this.waiters.size
+    }, options)
+  }
+
+  get name(): string {
+    return this.options.name
+  }
+
+  pipe() {
+    return pipeArguments(this, arguments)
+  }
+}
+
+const now = (pool: PoolImpl<any, any>): number => pool.clock.currentTimeMillisUnsafe()
+
+const hasCapacity = (pool: PoolImpl<any, any>): boolean =>
+  pool.idle.length + pool.inUse + pool.opening + pool.closing < pool.options.maxSize
+
+/** Lends the next idle connection in the configured order. */
+const takeIdle = <A>(pool: PoolImpl<A, any>): Entry<A> | undefined => {
+  const entry = pool.options.lifo ? pool.idle.popBack() : pool.idle.popFront()
+  if (entry !== undefined) {
+    entry.isIdle = false
+    pool.inUse++
+  }
+  return entry
+}
+
+const isExpired = (pool: PoolImpl<any, any>, entry: Entry<unknown>, time: number): boolean =>
+  time - entry.idleSince >= pool.options.idleTimeoutMillis || time - entry.createdAt >= pool.options.maxLifetimeMillis
+
+const needsValidation = (pool: PoolImpl<any, any>, entry: Entry<unknown>, time: number): boolean =>
+  pool.options.validate !== undefined && time - entry.idleSince >= pool.options.validateAfterMillis
+
+const serve = <A>(waiter: Waiter<A>, served: Served<A>): void => {
+  waiter.served = served
+  waiter.wake?.()
+}
+
+/**
+ * Gives a healthy, lent connection back: to the longest waiter, else to the
+ * idle set if it has room. Returns false when the caller must close it.
+ */
+const giveBack = <A>(pool: PoolImpl<A, any>, entry: Entry<A>, time: number): boolean => {
+  entry.idleSince = time
+  const waiter = pool.waiters.shift()
+  if (waiter !== undefined) {
+    entry.leasedAt = time
+    serve(waiter, entry)
+    return true
+  }
+  if (pool.idle.length < pool.options.maxIdle) {
+    pool.inUse--
+    entry.isIdle = true
+    pool.idle.pushBack(entry)
+    return true
+  }
+  return false
+}
+
+/** Hands freed capacity to waiters, and completes shutdown once everything is closed. */
+const dispatch = (pool: PoolImpl<any, any>): void => {
+  while (pool.waiters.size > 0) {
+    if (pool.idle.length > 0) {
+      serve(pool.waiters.shift()!, takeIdle(pool)!)
+    } else if (hasCapacity(pool)) {
+      pool.opening++
+      serve(pool.waiters.shift()!, Permit)
+    } else {
+      break
+    }
+  }
+  if (pool.drained !== undefined && pool.inUse + pool.opening + pool.closing + pool.idle.length === 0) {
+    Deferred.doneUnsafe(pool.drained, Exit.void)
+  }
+}
+
+const closeScope = (pool: PoolImpl<any, any>, scope: Scope.Closeable): Effect.Effect<void> =>
+  Scope.close(scope, Exit.void).pipe(
+    Effect.catchCause((cause) =>
+      Effect.logWarning("ConnectionPool: closing a connection failed", cause).pipe(
+        Effect.annotateLogs("pool", pool.name)
+      )
+    )
+  )
+
+/**
+ * Closes a connection that is neither idle nor lent any more. Its slot stays
+ * taken until the close finishes; a failing close is logged, never raised.
+ */
+const discard = <A>(pool: PoolImpl<A, any>, entry: Entry<A>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    pool.closing++
+    pool.closed++
+    pool.entries.delete(entry.connection)
+    return Effect.ensuring(
+      closeScope(pool, entry.scope),
+      Effect.sync(() => {
+        pool.closing--
+        dispatch(pool)
+      })
+    )
+  }).pipe(Effect.uninterruptible)
+
+/** Closes a lent connection instead of taking it back. */
+const discardLent = <A>(pool: PoolImpl<A, any>, entry: Entry<A>): Effect.Effect<void> => {
+  pool.inUse--
+  return discard(pool, entry)
+}
+
+/** Ends a lease: reuse the connection if the pool, `recycle` and `invalidate` allow it, else close it. */
+const release = <A>(pool: PoolImpl<A, any>, entry: Entry<A>, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
+  const time = now(pool)
+  pool.metrics.record(pool.metrics.useTime, (time - entry.leasedAt) / 1000)
+  return !pool.isClosed && !entry.invalidated && time - entry.createdAt < pool.options.maxLifetimeMillis &&
+      pool.options.recycle(exit) && giveBack(pool, entry, time)
+    ? Effect.void
+    : discardLent(pool, entry)
+}
+
+/** Takes back what a borrower that gave up (timeout, interruption) was served. */
+const returnServed = <A>(pool: PoolImpl<A, any>, served: Served<A>): Effect.Effect<void> => {
+  if (served === Permit) {
+    pool.opening--
+    dispatch(pool)
+    return Effect.void
+  }
+  if (served === Closed) return Effect.void
+  return !pool.isClosed && giveBack(pool, served, served.idleSince) ? Effect.void : discardLent(pool, served)
+}
+
+const timeoutError = (pool: PoolImpl<any, any>): PoolTimeoutError => {
+  pool.metrics.record(pool.metrics.timeouts, 1)
+  return new PoolTimeoutError({ pool: pool.name, timeout: pool.options.acquireTimeout! })
+}
+
+/** Bounds `effect` by what is left until `deadline`: `None` when time ran out. */
+const untilDeadline = <X, EX>(
+  pool: PoolImpl<any, any>,
+  effect: Effect.Effect<X, EX>,
+  deadline: number
+): Effect.Effect<Option.Option<X>, EX> =>
+  deadline === Infinity
+    ? Effect.map(effect, Option.some)
+    : Effect.timeoutOption(effect, Duration.millis(Math.max(0, deadline - now(pool))))
+
+const awaitServed = <A>(waiter: Waiter<A>): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (waiter.served !== undefined) return resume(Effect.void)
+    waiter.wake = () => resume(Effect.void)
+  })
+
+/** Queues the borrower and waits, interruptibly, until it is served or its deadline passes. */
+const waitTurn = <A, E>(
+  pool: PoolImpl<A, E>,
+  deadline: number
+): Effect.Effect<Entry<A> | typeof Permit, PoolError> =>
+  Effect.suspend(() => {
+    if (pool.waiters.size >= pool.options.maxWaiting) {
+      return Effect.fail(new PoolExhaustedError({ pool: pool.name, waiting: pool.waiters.size }))
+    }
+    const waiter: Waiter<A> = { prev: undefined, next: undefined, linked: false, served: undefined, wake: undefined }
+    pool.waiters.push(waiter)
+    const wait = untilDeadline(pool, awaitServed(waiter), deadline).pipe(
+      Effect.withSpan("ConnectionPool.wait", { attributes: { "db.client.connection.pool.name": pool.name } })
+    )
+    return Effect.flatMap(Effect.exit(Effect.interruptible(wait)), (exit): Effect.Effect<Entry<A> | typeof Permit, PoolError> => {
+      pool.waiters.remove(waiter)
+      const served = waiter.served
+      if (Exit.isFailure(exit)) {
+        const interrupted = Effect.failCause(exit.cause)
+        return served === undefined ? interrupted : Effect.andThen(returnServed(pool, served), interrupted)
+      }
+      if (served === undefined) return Effect.fail(timeoutError(pool))
+      if (served === Closed) return Effect.fail(new PoolClosedError({ pool: pool.name }))
+      return Effect.succeed(served)
+    })
+  })
+
+type PoolError = PoolTimeoutError | PoolExhaustedError | PoolClosedError
+
+/** Opens a connection in a slot already reserved (`opening` counted), in its own scope. */
+const open = <A, E>(pool: PoolImpl<A, E>, deadline: number): Effect.Effect<Entry<A>, E | PoolError> =>
+  Effect.suspend(() => {
+    const scope = Scope.makeUnsafe()
+    const start = now(pool)
+    const acquire = Effect.provideContext(
+      pool.options.acquire,
+      Context.add(pool.acquireContext, Scope.Scope, scope)
+    ) as Effect.Effect<A, E>
+    return Effect.flatMap(Effect.exit(Effect.interruptible(untilDeadline(pool, acquire, deadline))), (exit) => {
+      if (Exit.isSuccess(exit) && Option.isSome(exit.value)) {
+        const time = now(pool)
+        const entry: Entry<A> = {
+          connection: exit.value.value,
+          scope,
+          createdAt: time,
+          idleSince: time,
+          leasedAt: time,
+          isIdle: false,
+          invalidated: false
+        }
+        pool.opening--
+        pool.inUse++
+        pool.created++
+        pool.entries.set(entry.connection, entry)
+        pool.metrics.record(pool.metrics.createTime, (time - start) / 1000)
+        if (pool.isClosed) {
+          return Effect.andThen(discardLent(pool, entry), Effect.fail(new PoolClosedError({ pool: pool.name })))
+        }
+        return Effect.succeed(entry)
+      }
+      const failure: Effect.Effect<never, E | PoolError> = Exit.isSuccess(exit)
+        ? Effect.fail(timeoutError(pool))
+        : Effect.failCause(exit.cause)
+      return Effect.andThen(
+        Effect.ensuring(
+          closeScope(pool, scope),
+          Effect.sync(() => {
+            pool.opening--
+            dispatch(pool)
+          })
+        ),
+        failure
+      )
+    })
+  })
+
+/**
+ * Decides whether a lent idle connection may be handed to the borrower:
+ * expired ones are closed, stale ones validated. False means it was closed.
+ */
+const check = <A, E>(pool: PoolImpl<A, E>, entry: Entry<A>, deadline: number): Effect.Effect<boolean> =>
+  Effect.suspend(() => {
+    const time = now(pool)
+    if (isExpired(pool, entry, time)) return Effect.as(discardLent(pool, entry), false)
+    if (!needsValidation(pool, entry, time)) return Effect.succeed(true)
+    const validate = Effect.timeoutOption(
+      pool.options.validate!(entry.connection),
+      Duration.min(pool.options.validateTimeout, Duration.millis(Math.max(0, deadline - time)))
+    )
+    return Effect.flatMap(Effect.exit(Effect.interruptible(validate)), (exit) => {
+      if (Exit.isSuccess(exit) && Option.isSome(exit.value) && exit.value.value === true) {
+        return Effect.succeed(true)
+      }
+      const closed = discardLent(pool, entry)
+      return Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause)
+        ? Effect.andThen(closed, Effect.interrupt)
+        : Effect.as(closed, false)
+    })
+  })
+
+/**
+ * The slow path of a borrow: check `first` if the fast path took one, else
+ * take an idle connection, open one in free capacity, or queue.
+ */
+const acquireSlow = <A, E>(pool: PoolImpl<A, E>, first: Entry<A> | undefined): Effect.Effect<Entry<A>, E | PoolError> =>
+  Effect.suspend(() => {
+    const start = now(pool)
+    const timeout = pool.options.acquireTimeout
+    const deadline = timeout === undefined ? Infinity : start + Duration.toMillis(timeout)
+    const lend = (entry: Entry<A>): Effect.Effect<Entry<A>> =>
+      Effect.sync(() => {
+        const time = now(pool)
+        entry.leasedAt = time
+        pool.metrics.record(pool.metrics.waitTime, (time - start) / 1000)
+        return entry
+      })
+    const checkThenLend = (entry: Entry<A>): Effect.Effect<Entry<A>, E | PoolError> =>
+      Effect.flatMap(check(pool, entry, deadline), (ok) => ok ? lend(entry) : next)
+    const next: Effect.Effect<Entry<A>, E | PoolError> = Effect.suspend(() => {
+      if (pool.isClosed) return Effect.fail(new PoolClosedError({ pool: pool.name }))
+      if (pool.waiters.size === 0) {
+        const entry = takeIdle(pool)
+        if (entry !== undefined) return checkThenLend(entry)
+        if (hasCapacity(pool)) {
+          pool.opening++
+          return Effect.flatMap(open(pool, deadline), lend)
+        }
+      }
+      return Effect.flatMap(
+        waitTurn(pool, deadline),
+        (served) => served === Permit ? Effect.flatMap(open(pool, deadline), lend) : checkThenLend(served)
+      )
+    })
+    return first === undefined ? next : checkThenLend(first)
+  })
+
+/** Takes a lease: the fast path lends the next idle connection when nobody waits and it needs no check. */
+const acquireLease = <A, E>(pool: PoolImpl<A, E>): Effect.Effect<Entry<A>, E | PoolError> =>
+  Effect.suspend(() => {
+    if (pool.isClosed || pool.waiters.size > 0) return acquireSlow(pool, undefined)
+    const entry = takeIdle(pool)
+    if (entry === undefined) return acquireSlow(pool, undefined)
+    const time = now(pool)
+    if (pool.checksIdle && (isExpired(pool, entry, time) || needsValidation(pool, entry, time))) {
+      return acquireSlow(pool, entry)
+    }
+    entry.leasedAt = time
+    pool.metrics.record(pool.metrics.waitTime, 0)
+    return Effect.succeed(entry)
+  })
+
+/** @internal */
+export const get = <A, E>(pool: PoolImpl<A, E>): Effect.Effect<A, E | PoolError, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(acquireLease(pool), (entry, exit) => release(pool, entry, exit)),
+    (entry) => entry.connection
+  )
+
+/** @internal */
+export const use = <A, E, B, E2, R2>(
+  pool: PoolImpl<A, E>,
+  f: (connection: A) => Effect.Effect<B, E2, R2>
+): Effect.Effect<B, E | E2 | PoolError, R2> =>
+  Effect.acquireUseRelease(
+    acquireLease(pool),
+    (entry) => f(entry.connection),
+    (entry, exit) => release(pool, entry, exit)
+  )
+
+/** @internal */
+export const invalidate = <A, E>(pool: PoolImpl<A, E>, connection: A): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const entry = pool.entries.get(connection)
+    if (entry === undefined) return Effect.void
+    entry.invalidated = true
+    if (!entry.isIdle) return Effect.void
+    pool.idle.removeWhere((idle) => idle === entry)
+    entry.isIdle = false
+    return discard(pool, entry)
+  })
+
+/** @internal */
+export const stats = (pool: PoolImpl<any, any>): Stats => {
+  const idle = pool.idle.length
+  return {
+    idle,
+    inUse: pool.inUse,
+    opening: pool.opening,
+    waiting: pool.waiters.size,
+    total: idle + pool.inUse + pool.opening,
+    created: pool.created,
+    closed: pool.closed
+  }
+}
+
+/** Closes idle connections past `idleTimeout` (down to `minIdle`) or past `maxLifetime`. */
+const retireIdle = <A>(pool: PoolImpl<A, any>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const time = now(pool)
+    const retired: Array<Entry<A>> = []
+    // Both orders push returned connections at the back, so the front is the longest idle.
+    while (
+      pool.idle.length > pool.options.minIdle &&
+      time - pool.idle.peekFront()!.idleSince >= pool.options.idleTimeoutMillis
+    ) {
+      retired.push(pool.idle.popFront()!)
+    }
+    if (Number.isFinite(pool.options.maxLifetimeMillis)) {
+      retired.push(...pool.idle.removeWhere((entry) => time - entry.createdAt >= pool.options.maxLifetimeMillis))
+    }
+    for (const entry of retired) entry.isIdle = false
+    return Effect.forEach(retired, (entry) => discard(pool, entry), { discard: true })
+  })
+
+/** Opens connections until `minIdle` are idle, one at a time, while nobody waits and there is room. */
+const refill = <A, E>(pool: PoolImpl<A, E>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (
+      pool.isClosed || pool.idle.length + pool.opening >= pool.options.minIdle || pool.waiters.size > 0 ||
+      !hasCapacity(pool)
+    ) {
+      return Effect.void
+    }
+    pool.opening++
+    return open(pool, Infinity).pipe(
+      Effect.flatMap((entry) => giveBack(pool, entry, now(pool)) ? refill(pool) : discardLent(pool, entry)),
+      Effect.catchCause((cause) =>
+        Effect.logWarning("ConnectionPool: opening an idle connection failed", cause).pipe(
+          Effect.annotateLogs("pool", pool.name)
+        )
+      )
+    )
+  })
+
+/** Fails waiters, closes idle connections at once and waits for lent and opening ones to come back and close. */
+const shutdown = <A>(pool: PoolImpl<A, any>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    pool.isClosed = true
+    pool.metrics.unregister()
+    pool.drained = Deferred.makeUnsafe<void>()
+    for (let waiter = pool.waiters.shift(); waiter !== undefined; waiter = pool.waiters.shift()) {
+      serve(waiter, Closed)
+    }
+    const idle: Array<Entry<A>> = []
+    for (let entry = pool.idle.popFront(); entry !== undefined; entry = pool.idle.popFront()) {
+      entry.isIdle = false
+      idle.push(entry)
+    }
+    dispatch(pool)
+    return Effect.andThen(
+      Effect.forEach(idle, (entry) => discard(pool, entry), { concurrency: "unbounded", discard: true }),
+      Deferred.await(pool.drained)
+    )
+  })
+
+/** @internal */
+export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<ConnectionPool<A, E>, never, Scope.Scope | R> =>
+  Effect.gen(function*() {
+    const resolved = yield* Effect.try({ try: () => resolve(options), catch: (error) => error }).pipe(Effect.orDie)
+    const context = yield* Effect.context<R | Scope.Scope>()
+    const clock = yield* Effect.clockWith(Effect.succeed)
+    const pool = new PoolImpl<A, E>(resolved, context as Context.Context<never>, clock)
+    yield* Effect.addFinalizer(() => shutdown(pool))
+    const upkeep = Number.isFinite(resolved.idleTimeoutMillis) || Number.isFinite(resolved.maxLifetimeMillis) ||
+      resolved.minIdle > 0
+    if (upkeep) {
+      yield* Effect.andThen(retireIdle(pool), refill(pool)).pipe(
+        Effect.andThen(Effect.sleep(resolved.housekeepingInterval)),
+        Effect.forever,
+        Effect.forkScoped
+      )
+    }
+    return pool
+  })
