@@ -1,0 +1,55 @@
+/**
+ * `npm run bench [-- --quick] [-- --only borrow|ldap]`: runs the benchmarks of issue 5, prints their tables, and
+ * writes bench/results/latest.json and bench/results/latest.svg. `--quick` keeps the shape (every pool, every
+ * scenario, the same sizes of pool) with fewer borrows and rounds, to finish in under a minute.
+ */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { runBorrowBench } from "./borrow.ts"
+import { borrowChart } from "./chart.ts"
+import { competitors, ours } from "./competitors.ts"
+import { goals } from "./goals.ts"
+import { describeMachine, machine } from "./machine.ts"
+import { scenarios } from "./scenario.ts"
+import { borrowTable, goalTable, scalingTable } from "./table.ts"
+
+const args = process.argv.slice(2)
+const quick = args.includes("--quick")
+const onlyIndex = args.indexOf("--only")
+const only = onlyIndex >= 0 ? args[onlyIndex + 1] : undefined
+const command = `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`
+
+const settings = quick ?
+  { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3 } :
+  { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10 }
+
+const results = new URL("./results/", import.meta.url)
+mkdirSync(results, { recursive: true })
+
+const host = machine()
+console.log(`${command}\n${describeMachine(host)}, load ${host.loadAverage.join(" ")}\n`)
+
+const report: Record<string, unknown> = { command, quick, machine: host }
+
+if (only === undefined || only === "borrow") {
+  console.log(`Part 1: the cost of a borrow (${settings.warmupRounds} warm-up + ${settings.rounds} rounds)`)
+  const borrow = await runBorrowBench({
+    scenarios: scenarios(settings),
+    competitors,
+    baseline: ours.id,
+    warmupRounds: settings.warmupRounds,
+    rounds: settings.rounds,
+    onRound: (round, warmup) => process.stdout.write(`  round ${round + 1}${warmup ? " (warm-up)" : ""}\n`)
+  })
+  const met = goals(borrow)
+  console.log(`\nMedian time per borrow (ratio to ours, per round):\n\n${borrowTable(borrow)}\n`)
+  console.log(`Scaling (per round):\n\n${scalingTable(borrow)}\n`)
+  console.log(`Goals:\n\n${goalTable(met)}\n`)
+  report["borrow"] = { ...borrow, goals: met }
+  writeFileSync(
+    new URL("latest.svg", results),
+    borrowChart(borrow, `${command} · ${describeMachine(host)} · ${host.date.slice(0, 10)}`)
+  )
+}
+
+writeFileSync(new URL("latest.json", results), JSON.stringify(report, null, 2) + "\n")
+console.log(`Wrote bench/results/latest.json${only === undefined || only === "borrow" ? " and latest.svg" : ""}`)

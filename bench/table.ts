@@ -1,0 +1,40 @@
+/** The printed (markdown) tables of part 1: time per borrow with the ratio to ours, the goals, and scaling. */
+import { type BorrowResult, cell } from "./borrow.ts"
+import { formatNs } from "./stats.ts"
+import { type Goal, scaling } from "./goals.ts"
+
+const row = (cells: ReadonlyArray<string>): string => `| ${cells.join(" | ")} |`
+
+export const borrowTable = (result: BorrowResult): string => {
+  const header = row(["pool", ...result.scenarios.map((s) => s.title)])
+  const rule = row(["---", ...result.scenarios.map(() => "---:")])
+  const body = result.competitors.map((competitor) =>
+    row([
+      competitor.id === result.baseline ? `**${competitor.name}**` : competitor.name,
+      ...result.scenarios.map((scenario) => {
+        const c = cell(result, scenario.id, competitor.id)
+        return `${formatNs(c.medianNsPerBorrow)} (${c.medianRatioToBaseline.toFixed(2)}×)`
+      })
+    ])
+  )
+  return [header, rule, ...body].join("\n")
+}
+
+export const scalingTable = (result: BorrowResult): string => {
+  const [one, hundred, idle, waiting] = ["one", "hundred", "idle", "waiting"].map((id) =>
+    result.scenarios.find((s) => s.id === id)!.title
+  )
+  const header = row(["pool", `${idle} ÷ ${one}`, `${waiting} ÷ ${hundred}`])
+  const body = result.competitors.map((competitor) => {
+    const s = scaling(result, competitor.id)
+    return row([competitor.name, `${s.idle.toFixed(2)}×`, `${s.waiting.toFixed(2)}×`])
+  })
+  return [header, row(["---", "---:", "---:"]), ...body].join("\n")
+}
+
+export const goalTable = (goals: ReadonlyArray<Goal>): string =>
+  [
+    row(["goal", "limit", "measured", "met"]),
+    row(["---", "---:", "---:", ":---:"]),
+    ...goals.map((g) => row([g.description, `≤ ${g.limit}×`, `${g.ratio.toFixed(2)}×`, g.met ? "yes" : "**no**"]))
+  ].join("\n")
