@@ -7,7 +7,7 @@
  * once, handed to `ldapts` through a one-shot `createConnection`, and any later reconnect attempt fails, so a dead
  * connection surfaces as an `Unavailable` error and the pool discards it.
  */
-import { Duration, Effect, Redacted, Scope } from "effect"
+import { Clock, Duration, Effect, Redacted, Scope } from "effect"
 import * as Ldapts from "ldapts"
 import * as Net from "node:net"
 import { fromCause, LdapError } from "./LdapError.ts"
@@ -27,6 +27,8 @@ export interface LdapConnection {
   readonly client: Ldapts.Client
   readonly socket: Net.Socket
   readonly operationTimeout: Duration.Duration
+  /** When the last operation finished (or the socket connected), by `Clock`: see `idleMillis`. */
+  readonly activity: { lastMillis: number }
 }
 
 export interface LdapEntry {
@@ -88,15 +90,21 @@ const close = (connection: LdapConnection) =>
 export const connect = (options: LdapClientOptions): Effect.Effect<LdapConnection, LdapError, Scope.Scope> => {
   const operationTimeout = Duration.fromInputUnsafe(options.operationTimeout)
   return Effect.acquireRelease(
-    openSocket(options.url, Duration.fromInputUnsafe(options.connectTimeout)).pipe(
-      Effect.map((socket): LdapConnection => {
+    Effect.zip(openSocket(options.url, Duration.fromInputUnsafe(options.connectTimeout)), Clock.currentTimeMillis).pipe(
+      Effect.map(([socket, now]): LdapConnection => {
         let handedOut = false
         const createConnection = (): Net.Socket => {
           if (handedOut) throw new Error("connection closed (a pooled LDAP connection never reconnects)")
           handedOut = true
           return socket
         }
-        return { url: options.url, client: new Ldapts.Client({ url: options.url, createConnection }), socket, operationTimeout }
+        return {
+          url: options.url,
+          client: new Ldapts.Client({ url: options.url, createConnection }),
+          socket,
+          operationTimeout,
+          activity: { lastMillis: now }
+        }
       })
     ),
     close
@@ -112,8 +120,21 @@ const run = <A>(connection: LdapConnection, operation: string, f: (client: Ldapt
         Effect.sync(() => connection.socket.destroy()).pipe(
           Effect.andThen(Effect.fail(timeoutError(operation, connection.operationTimeout)))
         )
-    })
+    }),
+    Effect.ensuring(Effect.map(Clock.currentTimeMillis, (now) => {
+      connection.activity.lastMillis = now
+    }))
   )
+
+/**
+ * False once the socket has closed, e.g. the server dropped the connection while it sat idle. A local check, no
+ * traffic: the next operation on a closed connection would fail as `Unavailable`.
+ */
+export const isOpen = (connection: LdapConnection): boolean => connection.client.isConnected
+
+/** How long the connection has gone without an operation. */
+export const idleMillis = (connection: LdapConnection): Effect.Effect<number> =>
+  Effect.map(Clock.currentTimeMillis, (now) => now - connection.activity.lastMillis)
 
 const saslMechanisms: ReadonlyArray<string> = Ldapts.SASL_MECHANISMS
 

@@ -1,0 +1,80 @@
+/**
+ * Password checks against LDAP for a mail auth backend: find the user with the service account, then bind as the
+ * user's DN with the password, over pooled connections to one or more servers.
+ *
+ * Every login is checked before it reaches the directory (no empty password, no control characters, bounded
+ * lengths), the user name only ever appears escaped inside the search filter, an unknown user costs a dummy bind so
+ * it answers like a wrong password, and the password stays `Redacted` until the bind request is written.
+ */
+import { Config, Context, Duration, Effect, Layer, Redacted, Scope } from "effect"
+import type { AuthError } from "./AuthError.ts"
+import * as internal from "./internal/ldapAuth.ts"
+
+export interface LdapAuthOptions {
+  /** One or more `ldap://host:port/` URLs, tried in order; a failing one is skipped for `serverCooldown`. */
+  readonly urls: ReadonlyArray<string>
+  /** Where users are searched (subtree). */
+  readonly baseDn: string
+  /** The service account that searches; the only identity a search ever runs under. */
+  readonly bindDn: string
+  readonly bindPassword: Redacted.Redacted<string>
+  /** `{user}` is replaced by the escaped user name. Default: `(&(objectClass=inetOrgPerson)(uid={user}))`. */
+  readonly userFilter?: string | undefined
+  /** Attributes returned with a successful login (`userPassword` is always left out). Default: uid, mail, cn. */
+  readonly attributes?: ReadonlyArray<string> | undefined
+  /** Idle connections kept per pool (two pools per server: search and bind). Default: 4. */
+  readonly maxIdle?: number | undefined
+  /** Connections per pool. Default: 16. */
+  readonly maxSize?: number | undefined
+  /** TCP connect. Default: 2 seconds. */
+  readonly connectTimeout?: Duration.Input | undefined
+  /** Each LDAP operation (bind, search, WhoAmI); when it fires the connection is closed. Default: 2 seconds. */
+  readonly operationTimeout?: Duration.Input | undefined
+  /** Waiting for a pooled connection, opening included. Default: 5 seconds. */
+  readonly acquireTimeout?: Duration.Input | undefined
+  /** The whole login, failover included; past it the login fails as `Temporary`. Default: 10 seconds. */
+  readonly timeout?: Duration.Input | undefined
+  /**
+   * An idle connection older than this is checked with WhoAmI before it is lent, so a connection the server or a
+   * firewall dropped silently never fails a login. Keep it below the server's `idletimeout`. Default: 30 seconds.
+   */
+  readonly validateAfter?: Duration.Input | undefined
+  /** Idle connections older than this are closed. Default: 5 minutes. */
+  readonly idleTimeout?: Duration.Input | undefined
+  /** How long a server that failed is skipped. Default: 10 seconds. */
+  readonly serverCooldown?: Duration.Input | undefined
+  /** Prefix of the pool names in metrics. Default: `"ldap"`. */
+  readonly name?: string | undefined
+}
+
+/** The user that a successful login authenticated. */
+export interface AuthenticatedUser {
+  readonly dn: string
+  readonly attributes: Readonly<Record<string, ReadonlyArray<string>>>
+}
+
+export class LdapAuth extends Context.Service<LdapAuth, {
+  /**
+   * Checks a user name and password. Fails with `InvalidCredentials` for an unknown, ambiguous or wrongly
+   * authenticated user alike, `Temporary` when no server answered in time, `RejectedInput` for input that broke
+   * a rule (and never reached the directory).
+   */
+  readonly authenticate: (user: string, password: Redacted.Redacted<string>) => Effect.Effect<AuthenticatedUser, AuthError>
+}>()("effect-connection-pool/examples/LdapAuth") {}
+
+/**
+ * Builds the service and its pools in the current scope; no connection opens until the first login. Invalid
+ * options are a defect naming the option and its value.
+ */
+export const make = (options: LdapAuthOptions): Effect.Effect<Context.Service.Shape<typeof LdapAuth>, never, Scope.Scope> =>
+  internal.make(options)
+
+/** The service as a layer; the pools close with it. */
+export const layer = (options: LdapAuthOptions): Layer.Layer<LdapAuth> => Layer.effect(LdapAuth, make(options))
+
+/**
+ * Like `layer`, with the options read from `Config`, for example
+ * `{ urls: Config.Array(Schema.String, "LDAP_URLS"), bindPassword: Config.Redacted("LDAP_BIND_PASSWORD"), … }`.
+ */
+export const layerConfig = (config: Config.Wrap<LdapAuthOptions>): Layer.Layer<LdapAuth, Config.ConfigError> =>
+  Layer.effect(LdapAuth, Effect.flatMap(Config.unwrap(config), make))

@@ -1,0 +1,57 @@
+/**
+ * Several LDAP servers: each login tries them in the configured order, skipping a server that failed within the
+ * last `cooldown`, so logins go on while one server is up and a failed server is tried again later. When every
+ * server is cooling down they are all tried anyway: a login is never refused without asking a server.
+ */
+import { Clock, Duration, Effect } from "effect"
+
+interface Entry<S> {
+  readonly server: S
+  downUntilMillis: number
+}
+
+export interface Failover<S> {
+  readonly entries: ReadonlyArray<Entry<S>>
+  readonly cooldownMillis: number
+}
+
+export const make = <S>(servers: ReadonlyArray<S>, cooldown: Duration.Input): Failover<S> => ({
+  entries: servers.map((server) => ({ server, downUntilMillis: 0 })),
+  cooldownMillis: Duration.toMillis(Duration.fromInputUnsafe(cooldown))
+})
+
+/**
+ * Runs `f` on the first server that succeeds or fails for a reason of the caller's own (`isServerFault` false);
+ * a server fault puts that server in cooldown and moves on. Fails with the last fault when every server faulted.
+ */
+export const run = <S, A, E>(
+  self: Failover<S>,
+  f: (server: S) => Effect.Effect<A, E>,
+  isServerFault: (error: E) => boolean,
+  describe: (server: S) => string
+): Effect.Effect<A, E> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const healthy = self.entries.filter((entry) => entry.downUntilMillis <= now)
+    const candidates = healthy.length > 0 ? healthy : self.entries
+    const attempt = (index: number): Effect.Effect<A, E> => {
+      const entry = candidates[index]!
+      // Any answer that is not a server fault, a success or a refused login, proves the server is back.
+      const recovered = Effect.sync(() => {
+        entry.downUntilMillis = 0
+      })
+      return Effect.catchIf(
+        Effect.tap(f(entry.server), () => recovered),
+        isServerFault,
+        (fault) =>
+          Effect.gen(function*() {
+            entry.downUntilMillis = (yield* Clock.currentTimeMillis) + self.cooldownMillis
+            yield* Effect.logWarning("LDAP server failed; skipping it for the cooldown").pipe(
+              Effect.annotateLogs({ server: describe(entry.server), cooldownMillis: self.cooldownMillis })
+            )
+            return yield* index + 1 < candidates.length ? attempt(index + 1) : Effect.fail(fault)
+          }),
+        (error) => Effect.andThen(recovered, Effect.fail(error))
+      )
+    }
+    return attempt(0)
+  })

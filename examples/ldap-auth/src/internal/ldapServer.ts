@@ -1,0 +1,102 @@
+/**
+ * One LDAP server as two pools, as Dovecot advises: a search pool whose connections bind once as the service
+ * account when they open and then only search, and a bind pool whose connections only carry user binds. A search
+ * therefore never runs anonymously or under a user's identity, and a user bind never disturbs a search connection.
+ */
+import { Duration, Effect, Redacted, Scope } from "effect"
+import * as ConnectionPool from "../../../../src/ConnectionPool.ts"
+import * as LdapClient from "../LdapClient.ts"
+import { LdapError } from "../LdapError.ts"
+
+export interface ServerOptions {
+  readonly url: string
+  readonly serviceDn: string
+  readonly servicePassword: Redacted.Redacted<string>
+  readonly connectTimeout: Duration.Input
+  readonly operationTimeout: Duration.Input
+  /** A connection idle longer than this is checked with a WhoAmI round trip before it is lent. */
+  readonly pingAfter: Duration.Duration
+  readonly maxIdle: number
+  readonly maxSize: number | undefined
+  readonly acquireTimeout: Duration.Input
+  readonly idleTimeout: Duration.Input | undefined
+  /** Prefix of the pools' names in metrics: `<name>/search/<host:port>` and `<name>/bind/<host:port>`. */
+  readonly name: string
+}
+
+export type Pool = ConnectionPool.ConnectionPool<LdapClient.LdapConnection, LdapError>
+
+export interface LdapServer {
+  readonly url: string
+  readonly searchPool: Pool
+  readonly bindPool: Pool
+}
+
+/**
+ * Lends only connections that are still open, and pings those idle past `pingAfter`: FIFO reuse hands out the
+ * oldest idle connection, the one a server `idletimeout` or a firewall most likely dropped. `expected` checks the
+ * identity WhoAmI reports (the search pool must still be the service account).
+ */
+const validate = (pingAfter: Duration.Duration, expected: (identity: string) => boolean) =>
+(connection: LdapClient.LdapConnection): Effect.Effect<boolean, LdapError> =>
+  !LdapClient.isOpen(connection)
+    ? Effect.succeed(false)
+    : Effect.flatMap(LdapClient.idleMillis(connection), (idle) =>
+      idle < Duration.toMillis(pingAfter)
+        ? Effect.succeed(true)
+        : Effect.map(LdapClient.whoAmI(connection), expected))
+
+const authority = (url: string) => new URL(url).host
+
+export const make = (options: ServerOptions): Effect.Effect<LdapServer, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const client: LdapClient.LdapClientOptions = {
+      url: options.url,
+      connectTimeout: options.connectTimeout,
+      operationTimeout: options.operationTimeout
+    }
+    const serviceIdentity = `dn:${options.serviceDn}`.toLowerCase()
+    const poolOptions = {
+      maxIdle: options.maxIdle,
+      maxSize: options.maxSize,
+      acquireTimeout: options.acquireTimeout,
+      idleTimeout: options.idleTimeout,
+      validateAfter: Duration.zero,
+      validateTimeout: options.operationTimeout
+    }
+    const searchPool = yield* ConnectionPool.make({
+      ...poolOptions,
+      name: `${options.name}/search/${authority(options.url)}`,
+      // Connect and bind before the connection is lent: ldapts can hang when two operations race on a client
+      // that is not connected yet, and a search connection must never be lent anonymous.
+      acquire: Effect.tap(
+        LdapClient.connect(client),
+        (connection) => LdapClient.bind(connection, options.serviceDn, options.servicePassword)
+      ),
+      validate: validate(options.pingAfter, (identity) => identity.toLowerCase() === serviceIdentity)
+    })
+    const bindPool = yield* ConnectionPool.make({
+      ...poolOptions,
+      name: `${options.name}/bind/${authority(options.url)}`,
+      acquire: Effect.tap(LdapClient.connect(client), LdapClient.whoAmI),
+      validate: validate(options.pingAfter, () => true)
+    })
+    return { url: options.url, searchPool, bindPool }
+  })
+
+/**
+ * Runs `f` on a lent connection. An error that leaves the connection in an unknown state (no LDAP result came
+ * back: network error, timeout) invalidates it, so the pool closes it instead of lending it again; results such as
+ * 49 and 53 keep it. A login that met a stale connection (`Unavailable`) is retried once on another one.
+ */
+export const withConnection = <A>(
+  pool: Pool,
+  f: (connection: LdapClient.LdapConnection) => Effect.Effect<A, LdapError>
+): Effect.Effect<A, LdapError | ConnectionPool.PoolError> =>
+  ConnectionPool.use(pool, (connection) =>
+    Effect.tapError(
+      f(connection),
+      (error) => error.breaksConnection ? ConnectionPool.invalidate(pool, connection) : Effect.void
+    )).pipe(
+      Effect.retry({ times: 1, while: (error) => error._tag === "LdapError" && error.reason === "Unavailable" })
+    )
