@@ -1,0 +1,146 @@
+/**
+ * The decision behind every nginx login: shared secret, decoding, method, rate limits, then LDAP, and the
+ * answer nginx needs. Every refusal reads the same to the client (`Invalid login or password`) whatever the
+ * reason; only a directory that is down or slow gets `Temporary server problem, try again later`. The answer
+ * comes before nginx's own `auth_http_timeout` (`deadline`), since nginx would otherwise show the client an
+ * internal error and log a timeout.
+ */
+import * as Crypto from "node:crypto"
+import { Cause, Context, Duration, Effect, Layer, Redacted, Result } from "effect"
+import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import * as AuthHttpProtocol from "./AuthHttpProtocol.ts"
+import { LdapAuth } from "./LdapAuth.ts"
+import * as Metrics from "./Metrics.ts"
+import { RateLimiter } from "./RateLimiter.ts"
+
+export interface Options {
+  /** Where nginx proxies an accepted login, per protocol: IP literals only. */
+  readonly backends: Readonly<Record<AuthHttpProtocol.MailProtocol, AuthHttpProtocol.Backend>>
+  /** When set, requests must carry it in `X-Auth-Key` (nginx: `auth_http_header X-Auth-Key "…";`). */
+  readonly sharedSecret?: Redacted.Redacted<string> | undefined
+  /** Attempts on one connection before nginx is told to close it; 10 by default. */
+  readonly maxAttempts?: number | undefined
+  /** The longest `Auth-Wait`, in seconds; 5 by default. */
+  readonly maxWaitSeconds?: number | undefined
+  /** The longest an answer may take; a slower LDAP check is answered as temporary. 20 s by default. */
+  readonly deadline?: Duration.Input | undefined
+}
+
+/** An answer and why it was given (for the metrics and the log, never for the client). */
+export interface Decision {
+  readonly response: AuthHttpProtocol.AuthResponse
+  readonly outcome: Metrics.Outcome
+  readonly protocol: AuthHttpProtocol.MailProtocol | "unknown"
+}
+
+export class AuthHttpHandler extends Context.Service<AuthHttpHandler, {
+  /** Decides one attempt from nginx's request headers (lower-cased names). */
+  readonly decide: (headers: Readonly<Record<string, string | undefined>>) => Effect.Effect<Decision>
+}>()("effect-connection-pool/examples/AuthHttpHandler") {}
+
+const digest = (value: string) => Crypto.createHash("sha256").update(value, "utf8").digest()
+
+/** Compares in time that does not depend on where the strings differ (or on their lengths). */
+const sameSecret = (given: string | undefined, secret: Redacted.Redacted<string>) =>
+  given !== undefined && Crypto.timingSafeEqual(digest(given), digest(Redacted.value(secret)))
+
+export const make = (options: Options): Effect.Effect<AuthHttpHandler["Service"], never, LdapAuth | RateLimiter> =>
+  Effect.gen(function*() {
+    const ldap = yield* LdapAuth
+    const limiter = yield* RateLimiter
+    const limits = { maxAttempts: options.maxAttempts ?? 10, maxWaitSeconds: options.maxWaitSeconds ?? 5 }
+    const deadline = options.deadline ?? Duration.seconds(20)
+
+    const refuse = (
+      kind: "invalid" | "temporary",
+      outcome: Metrics.Outcome,
+      request: { readonly protocol: AuthHttpProtocol.MailProtocol; readonly attempt: number }
+    ): Decision => ({ response: AuthHttpProtocol.reject(kind, request, limits), outcome, protocol: request.protocol })
+
+    const check = Effect.fnUntraced(function*(request: AuthHttpProtocol.AuthRequest) {
+      const attempt = { clientIp: request.clientIp, user: request.user }
+      if (request.method !== "plain") {
+        yield* limiter.recordFailure(attempt)
+        return refuse("invalid", "rejected_input", request)
+      }
+      if (!(yield* limiter.allows(attempt))) {
+        return refuse("invalid", "rate_limited", request)
+      }
+      const result = yield* ldap.authenticate(request.user, request.password).pipe(
+        Metrics.timeLdap,
+        Effect.timeoutOrElse({ duration: deadline, orElse: () => Effect.fail("deadline" as const) }),
+        Effect.result
+      )
+      if (Result.isSuccess(result)) {
+        yield* limiter.recordSuccess(attempt)
+        return {
+          response: { _tag: "Accept", backend: options.backends[request.protocol] },
+          outcome: "ok",
+          protocol: request.protocol
+        } satisfies Decision
+      }
+      const error = result.failure
+      if (error === "deadline" || error.reason === "Temporary") {
+        return refuse("temporary", "temporary", request)
+      }
+      yield* limiter.recordFailure(attempt)
+      return refuse("invalid", error.reason === "RejectedInput" ? "rejected_input" : "invalid", request)
+    })
+
+    const decide = Effect.fn("AuthHttp.decide")(function*(headers: Readonly<Record<string, string | undefined>>) {
+      const fallback = {
+        protocol: AuthHttpProtocol.mailProtocols.find((protocol) => protocol === headers["auth-protocol"]) ?? "imap",
+        attempt: 1
+      }
+      if (options.sharedSecret !== undefined && !sameSecret(headers["x-auth-key"], options.sharedSecret)) {
+        yield* Effect.logWarning("auth request without the right shared secret")
+        return refuse("invalid", "unauthorized", fallback)
+      }
+      const decoded = AuthHttpProtocol.decodeRequest(headers)
+      if (Result.isFailure(decoded)) {
+        yield* limiter.recordFailure({ clientIp: headers["client-ip"] ?? "", user: headers["auth-user"] ?? "" })
+        yield* Effect.logInfo("undecodable auth request").pipe(Effect.annotateLogs("problem", decoded.failure.message))
+        return refuse("invalid", "bad_request", fallback)
+      }
+      const request = decoded.success
+      const decision = yield* check(request).pipe(
+        Effect.catchCause((cause) =>
+          Effect.logError("login check failed", Cause.pretty(cause)).pipe(
+            Effect.as(refuse("temporary", "temporary", request))
+          )
+        )
+      )
+      yield* (decision.outcome === "ok" || decision.outcome === "invalid" ? Effect.logDebug : Effect.logInfo)(
+        "login"
+      ).pipe(
+        Effect.annotateLogs({
+          user: request.user,
+          client: request.clientIp,
+          protocol: request.protocol,
+          attempt: request.attempt,
+          outcome: decision.outcome
+        })
+      )
+      return decision
+    }, (effect) => Effect.tap(effect, (decision) => Metrics.countLogin(decision.protocol, decision.outcome)))
+
+    return AuthHttpHandler.of({ decide })
+  })
+
+export const layer = (options: Options): Layer.Layer<AuthHttpHandler, never, LdapAuth | RateLimiter> =>
+  Layer.effect(AuthHttpHandler, make(options))
+
+/**
+ * The `GET /auth` route body: always HTTP 200 (nginx ignores the status) with the decision in the headers and
+ * no body.
+ */
+export const route: Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  never,
+  AuthHttpHandler | HttpServerRequest.HttpServerRequest
+> = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const handler = yield* AuthHttpHandler
+  const decision = yield* handler.decide(request.headers)
+  return HttpServerResponse.empty({ status: 200, headers: AuthHttpProtocol.encodeResponse(decision.response) })
+})
