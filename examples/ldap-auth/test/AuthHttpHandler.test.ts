@@ -153,7 +153,10 @@ describe("AuthHttpHandler", () => {
 
   it.effect("stops asking LDAP for a user after too many failures, however the name is spelled", () =>
     Effect.gen(function*() {
-      const limits = { perIp: { failures: 100, window: "1 minute" }, perUser: { failures: 3, window: "5 minutes" } }
+      const limits: RateLimiter.Options = {
+        perIp: { failures: 100, window: "1 minute" },
+        perUser: { failures: 3, window: "5 minutes" }
+      }
       const guesses = ["alice", "Alice", " ALICE "].map((user, i) =>
         request({ "auth-user": user, "auth-pass": "guess", "client-ip": `203.0.113.${i + 1}` })
       )
