@@ -111,20 +111,20 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Context.Service.Sh
         return found
       })
 
+    const loginTimedOut = () =>
+      temporary(new LdapError({ reason: "Timeout", message: `login: no answer within ${Duration.format(timeout)}` }))
+
     const authenticate = Effect.fn("LdapAuth.authenticate")(
       function*(user: string, password: Redacted.Redacted<string>) {
         yield* Input.check(user, password)
-        return yield* Failover.run(
-          failover,
-          loginOn(user, password),
-          (error) => error.reason === "Temporary",
-          (server) => server.url
-        )
-      },
-      Effect.timeoutOrElse({
-        duration: timeout,
-        orElse: () => Effect.fail(temporary(new LdapError({ reason: "Timeout", message: `login: no answer within ${Duration.format(timeout)}` })))
-      })
+        // Only a user name that passed the input rules reaches the logs.
+        return yield* Failover.run(failover, loginOn(user, password), (error) => error.reason === "Temporary", (server) =>
+          server.url).pipe(
+            Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(loginTimedOut()) }),
+            Effect.tapError((error) => Effect.logDebug("login failed", error.reason, error.message)),
+            Effect.annotateLogs({ user })
+          )
+      }
     )
 
     return { authenticate }

@@ -45,7 +45,7 @@ export const run = <S, A, E>(
         (fault) =>
           Effect.gen(function*() {
             entry.downUntilMillis = (yield* Clock.currentTimeMillis) + self.cooldownMillis
-            yield* Effect.logWarning("LDAP server failed; skipping it for the cooldown").pipe(
+            yield* Effect.logWarning("LDAP server failed; skipping it for the cooldown", fault).pipe(
               Effect.annotateLogs({ server: describe(entry.server), cooldownMillis: self.cooldownMillis })
             )
             return yield* index + 1 < candidates.length ? attempt(index + 1) : Effect.fail(fault)

@@ -1,6 +1,8 @@
 /**
  * Input rules applied before any LDAP traffic. They keep what reaches the directory small and printable, and they
  * refuse the empty password, which RFC 4513 makes an unauthenticated bind that some servers accept as a success.
+ * A user name with outer spaces is refused too: LDAP matching ignores them, so `"alice "` would log in as alice
+ * under a name that is not hers.
  */
 import { Effect, Redacted } from "effect"
 import { AuthError } from "../AuthError.ts"
@@ -27,7 +29,7 @@ const rejected = (what: string, reason: string) =>
 
 /** Fails with `RejectedInput` naming the rule, never the value. */
 export const check = (user: string, password: Redacted.Redacted<string>): Effect.Effect<void, AuthError> => {
-  const userProblem = problem(user, maxUserBytes)
+  const userProblem = problem(user, maxUserBytes) ?? (user.trim() !== user ? "has leading or trailing spaces" : undefined)
   if (userProblem !== undefined) return rejected("user", userProblem)
   const passwordProblem = problem(Redacted.value(password), maxPasswordBytes)
   if (passwordProblem !== undefined) return rejected("password", passwordProblem)
