@@ -1,0 +1,105 @@
+/**
+ * The command line: `serve` runs the auth server from the environment, `check <user>` checks one password
+ * (read from standard input, never from argv, where `ps` would show it) and exits 0 / 1 / 2 for ok / invalid /
+ * temporary, `demo` shows the whole chain working on throwaway servers.
+ */
+import { Config, Console, Data, Effect, Layer, Redacted, Runtime } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import * as AppConfig from "./AppConfig.ts"
+import * as Demo from "./Demo.ts"
+import * as AuthApp from "./internal/AuthApp.ts"
+import * as LdapAuth from "./LdapAuth.ts"
+
+/** A failure already explained to the user on stderr, with the exit code it should cause. */
+export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: number; readonly message: string }> {
+  override get [Runtime.errorExitCode]() {
+    return this.code
+  }
+  override get [Runtime.errorReported]() {
+    return false
+  }
+}
+
+const loadConfig = Effect.gen(function*() {
+  return yield* AppConfig.config
+}).pipe(
+  Effect.catch((error: Config.ConfigError) => {
+    const line = AppConfig.describeError(error)
+    return Console.error(line).pipe(Effect.andThen(Effect.fail(new CliExit({ code: 1, message: line }))))
+  })
+)
+
+const serve = Command.make("serve", {}, () =>
+  Effect.gen(function*() {
+    const config = yield* loadConfig
+    yield* Layer.launch(
+      Layer.effectDiscard(
+        Effect.gen(function*() {
+          const app = yield* AuthApp.AuthApp
+          yield* Effect.logInfo(
+            `auth_http on http://${config.http.host}:${app.authPort}/auth, metrics on http://${config.http.host}:${app.metricsPort}/metrics`
+          )
+        })
+      ).pipe(Layer.provideMerge(AuthApp.layer(config)))
+    )
+  })).pipe(Command.withDescription("Run the nginx auth_http server, configured from the environment (see README)"))
+
+/** Reads one line (at most 4 KiB) from standard input: the password, without its line ending. */
+const readPassword = Effect.callback<Redacted.Redacted<string>>((resume) => {
+  const chunks: Array<Buffer> = []
+  let size = 0
+  const finish = () => {
+    process.stdin.off("data", onData).off("end", finish).pause()
+    const text = Buffer.concat(chunks).toString("utf8")
+    const end = text.search(/\r?\n/)
+    resume(Effect.succeed(Redacted.make(end >= 0 ? text.slice(0, end) : text)))
+  }
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk)
+    size += chunk.length
+    if (chunk.includes(0x0a) || size > 4096) finish()
+  }
+  if (process.stdin.isTTY) process.stderr.write("Password: ")
+  process.stdin.on("data", onData).on("end", finish).resume()
+})
+
+const check = Command.make("check", {
+  user: Argument.String("user").pipe(Argument.withDescription("The user name, as a mail client would send it"))
+}, ({ user }) =>
+  Effect.gen(function*() {
+    const config = yield* loadConfig
+    const password = yield* readPassword
+    const result = yield* Effect.gen(function*() {
+      const ldap = yield* LdapAuth.LdapAuth
+      return yield* ldap.authenticate(user, password)
+    }).pipe(Effect.provide(LdapAuth.layer(config.ldap)), Effect.result)
+    if (result._tag === "Success") {
+      yield* Console.log(`ok ${result.success.dn}`)
+      return
+    }
+    const temporary = result.failure.reason === "Temporary"
+    yield* Console.log(temporary ? "temporary" : "invalid")
+    return yield* new CliExit({ code: temporary ? 2 : 1, message: result.failure.message })
+  })).pipe(
+    Command.withDescription(
+      "Check one user's password against LDAP (password from standard input); prints ok / invalid / temporary and exits 0 / 1 / 2"
+    )
+  )
+
+const demo = Command.make("demo", {
+  keep: Flag.Boolean("keep").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("Leave the servers running after the report and print how to log in by hand")
+  )
+}, ({ keep }) => Demo.run({ keep })).pipe(
+  Command.withDescription(
+    "Start throwaway slapd, auth server, nginx and Dovecot on loopback ports, log in a few hundred times, report"
+  )
+)
+
+export const command = Command.make("ldap-auth").pipe(
+  Command.withDescription("nginx mail auth_http server that checks passwords against LDAP through a connection pool"),
+  Command.withSubcommands([serve, check, demo])
+)
+
+export const run = Command.run(command, { version: "0.1.0" })

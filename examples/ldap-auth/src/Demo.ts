@@ -1,0 +1,2 @@
+import { Effect } from "effect"
+export const run = (_: { readonly keep: boolean }) => Effect.logInfo("demo")
