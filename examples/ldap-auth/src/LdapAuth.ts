@@ -67,7 +67,7 @@ export class LdapAuth extends Context.Service<LdapAuth, {
  * options are a defect naming the option and its value.
  */
 export const make = (options: LdapAuthOptions): Effect.Effect<Context.Service.Shape<typeof LdapAuth>, never, Scope.Scope> =>
-  internal.make(options)
+  Effect.map(internal.make(options), (instance) => instance.service)
 
 /** The service as a layer; the pools close with it. */
 export const layer = (options: LdapAuthOptions): Layer.Layer<LdapAuth> => Layer.effect(LdapAuth, make(options))

@@ -52,7 +52,13 @@ const validate = (options: LdapAuthOptions): void => {
   Filter.validateTemplate(options.userFilter ?? defaultUserFilter)
 }
 
-export const make = (options: LdapAuthOptions): Effect.Effect<Context.Service.Shape<typeof LdapAuth>, never, Scope.Scope> =>
+/** The service and, for tests and diagnostics, the pool pair of each server. */
+export interface Instance {
+  readonly service: Context.Service.Shape<typeof LdapAuth>
+  readonly servers: ReadonlyArray<Server.LdapServer>
+}
+
+export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, Scope.Scope> =>
   Effect.gen(function*() {
     yield* Effect.sync(() => validate(options))
     const template = options.userFilter ?? defaultUserFilter
@@ -127,5 +133,5 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Context.Service.Sh
       }
     )
 
-    return { authenticate }
+    return { service: { authenticate }, servers }
   })
