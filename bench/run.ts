@@ -8,9 +8,10 @@ import { runBorrowBench } from "./borrow.ts"
 import { borrowChart } from "./chart.ts"
 import { competitors, ours } from "./competitors.ts"
 import { goals } from "./goals.ts"
+import { ldapGoals, runLdapBench, unavailable } from "./ldap.ts"
 import { describeMachine, machine } from "./machine.ts"
 import { scenarios } from "./scenario.ts"
-import { borrowTable, goalTable, scalingTable } from "./table.ts"
+import { borrowTable, goalTable, ldapTable, scalingTable } from "./table.ts"
 
 const args = process.argv.slice(2)
 const quick = args.includes("--quick")
@@ -19,8 +20,8 @@ const only = onlyIndex >= 0 ? args[onlyIndex + 1] : undefined
 const command = `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`
 
 const settings = quick ?
-  { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3 } :
-  { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10 }
+  { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3, logins: 500 } :
+  { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10, logins: 10_000 }
 
 const results = new URL("./results/", import.meta.url)
 mkdirSync(results, { recursive: true })
@@ -49,6 +50,26 @@ if (only === undefined || only === "borrow") {
     new URL("latest.svg", results),
     borrowChart(borrow, `${command} · ${describeMachine(host)} · ${host.date.slice(0, 10)}`)
   )
+}
+
+if (only === undefined || only === "ldap") {
+  const why = unavailable()
+  if (why !== undefined) {
+    console.log(`Part 2 (LDAP logins) skipped: ${why}.\n`)
+    report["ldap"] = { skipped: why }
+  } else {
+    const poolSize = 16
+    console.log(`Part 2: ${settings.logins.toLocaleString("en")} LDAP logins per run against slapd on loopback`)
+    const ldap = await runLdapBench({
+      logins: settings.logins,
+      concurrencies: [1, 32],
+      poolSize,
+      onRun: (client, concurrency) => process.stdout.write(`  ${client}, concurrency ${concurrency}\n`)
+    })
+    const met = ldapGoals(ldap)
+    console.log(`\n${ldapTable(ldap)}\n\nGoals (pooled: two pools, maxIdle = maxSize = ${poolSize}):\n\n${goalTable(met)}\n`)
+    report["ldap"] = { ...ldap, goals: met }
+  }
 }
 
 writeFileSync(new URL("latest.json", results), JSON.stringify(report, null, 2) + "\n")

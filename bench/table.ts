@@ -2,6 +2,7 @@
 import { type BorrowResult, cell } from "./borrow.ts"
 import { formatNs } from "./stats.ts"
 import { type Goal, scaling } from "./goals.ts"
+import type { Client, LdapResult } from "./ldap.ts"
 
 const row = (cells: ReadonlyArray<string>): string => `| ${cells.join(" | ")} |`
 
@@ -37,4 +38,29 @@ export const goalTable = (goals: ReadonlyArray<Goal>): string =>
     row(["goal", "limit", "measured", "met"]),
     row(["---", "---:", "---:", ":---:"]),
     ...goals.map((g) => row([g.description, `≤ ${g.limit}×`, `${g.ratio.toFixed(2)}×`, g.met ? "yes" : "**no**"]))
+  ].join("\n")
+
+const names: Record<Client, string> = {
+  pooled: "pooled (LdapAuth)",
+  "per-login": "connection per login",
+  "ldapts-floor": "ldapts floor (long-lived, sequential)"
+}
+
+export const ldapTable = (result: LdapResult): string =>
+  [
+    row(["client", "concurrency", "logins/s", "p50", "p99", "connections (client)", "connections (ss)", "TIME_WAIT after", "failures"]),
+    row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
+    ...result.runs.map((run) =>
+      row([
+        names[run.client],
+        String(run.concurrency),
+        Math.round(run.loginsPerSecond).toLocaleString("en"),
+        `${run.p50Millis.toFixed(2)} ms`,
+        `${run.p99Millis.toFixed(2)} ms`,
+        run.connectionsOpenedClient.toLocaleString("en"),
+        run.connectionsOpenedServer.toLocaleString("en"),
+        run.timeWaitAfter.toLocaleString("en"),
+        String(run.failures)
+      ])
+    )
   ].join("\n")
