@@ -114,6 +114,23 @@ describe("LdapAuth faults", () => {
         }))
     }))
 
+  it.live("wrong passwords (result 49) keep the bind connection; nothing is closed", () =>
+    Effect.gen(function*() {
+      const slapd = yield* Slapd.make()
+      yield* withAuth(slapd.authOptions, [slapd], (auth) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 5; i++) {
+            const error = yield* Effect.flip(auth.service.authenticate("alice", Redacted.make(`wrong-${i}`)))
+            assert.strictEqual(error.reason, "InvalidCredentials")
+          }
+          yield* login(auth, slapd)
+          for (const pool of [auth.servers[0]!.searchPool, auth.servers[0]!.bindPool]) {
+            const stats = yield* ConnectionPool.stats(pool)
+            assert.deepStrictEqual([stats.created, stats.closed], [1, 0], pool.name)
+          }
+        }))
+    }))
+
   it.live("an idle connection past validateAfter is checked with WhoAmI before it is lent", () =>
     Effect.gen(function*() {
       const slapd = yield* Slapd.make()

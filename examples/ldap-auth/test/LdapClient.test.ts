@@ -1,6 +1,7 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Exit, Redacted, Scope } from "effect"
 import * as LdapClient from "../src/LdapClient.ts"
+import * as LdapError from "../src/LdapError.ts"
 import * as Slapd from "./fixtures/Slapd.ts"
 
 const options = (slapd: Slapd.SlapdInstance): LdapClient.LdapClientOptions => ({
@@ -39,6 +40,22 @@ describe("LdapClient", () => {
         assert.isFalse(error.isRetryable)
         assert.isFalse(error.breaksConnection)
         // ldapts still says isBound here; the server says anonymous.
+        assert.strictEqual(yield* LdapClient.whoAmI(connection), "")
+      }))
+
+    it.effect("result 53 (slapd refusing an unauthenticated bind) maps to UnwillingToPerform and keeps the connection", () =>
+      Effect.gen(function*() {
+        const slapd = yield* Slapd.Slapd
+        const connection = yield* LdapClient.connect(options(slapd))
+        yield* LdapClient.whoAmI(connection)
+        // Straight to ldapts: the wrapper itself never sends an empty password.
+        const error = yield* Effect.flip(Effect.tryPromise({
+          try: () => connection.client.bind(slapd.users.alice.dn, ""),
+          catch: LdapError.fromCause("bind")
+        }))
+        assert.strictEqual(error.reason, "UnwillingToPerform")
+        assert.strictEqual(error.code, 53)
+        assert.isFalse(error.breaksConnection)
         assert.strictEqual(yield* LdapClient.whoAmI(connection), "")
       }))
 

@@ -55,7 +55,6 @@ export const make = (options: ServerOptions): Effect.Effect<LdapServer, never, S
       connectTimeout: options.connectTimeout,
       operationTimeout: options.operationTimeout
     }
-    const serviceIdentity = `dn:${options.serviceDn}`.toLowerCase()
     const poolOptions = {
       maxIdle: options.maxIdle,
       maxSize: options.maxSize,
@@ -73,7 +72,9 @@ export const make = (options: ServerOptions): Effect.Effect<LdapServer, never, S
         LdapClient.connect(client),
         (connection) => LdapClient.bind(connection, options.serviceDn, options.servicePassword)
       ),
-      validate: validate(options.pingAfter, (identity) => identity.toLowerCase() === serviceIdentity)
+      // Only the service account ever binds on these connections, so any identity but anonymous is it (the server
+      // may spell the DN in its normalized form).
+      validate: validate(options.pingAfter, (identity) => identity !== "")
     })
     const bindPool = yield* ConnectionPool.make({
       ...poolOptions,
