@@ -65,7 +65,8 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
     const attributes = (options.attributes ?? ["uid", "mail", "cn"]).filter((name) => !isPassword(name))
     const operationTimeout = options.operationTimeout ?? Duration.seconds(2)
     const timeout = Duration.fromInputUnsafe(options.timeout ?? Duration.seconds(10))
-    // A bind to an entry that does not exist: the server answers 49 after the same work as for a wrong password.
+    // For an unknown or ambiguous user: a bind to an entry that does not exist, which the server refuses with 49,
+    // so such a login makes the same round trips, and takes about as long, as a wrong password.
     const dummyDn = `cn=no-such-user,${options.baseDn}`
     const dummyPassword = Redacted.make("no-such-password")
 

@@ -88,7 +88,8 @@ export const make = (options: ServerOptions): Effect.Effect<LdapServer, never, S
 /**
  * Runs `f` on a lent connection. An error that leaves the connection in an unknown state (no LDAP result came
  * back: network error, timeout) invalidates it, so the pool closes it instead of lending it again; results such as
- * 49 and 53 keep it. A login that met a stale connection (`Unavailable`) is retried once on another one.
+ * 49 and 53 keep it. A login that met a stale connection (`Unavailable`) is retried once on another one; when the
+ * server is down, that retry is one more refused connect, which costs next to nothing.
  */
 export const withConnection = <A>(
   pool: Pool,
