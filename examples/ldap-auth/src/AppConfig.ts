@@ -33,8 +33,6 @@ export interface AppConfig {
   readonly metricsPort: number
 }
 
-export const defaultUserFilter = "(&(objectClass=inetOrgPerson)(uid={user}))"
-
 const invalid = (name: string, why: string) =>
   new Config.ConfigError(new ConfigProvider.SourceError({ message: `${name} ${why}` }))
 
@@ -52,11 +50,11 @@ const nonEmpty = (name: string) =>
 
 const ldapUrls = checked("LDAP_URLS", (raw) => {
   const urls = raw.split(",").map((url) => url.trim()).filter((url) => url !== "")
-  const bad = urls.find((url) => !/^ldaps?:\/\/[^/\s]+\/?$/i.test(url))
+  const bad = urls.find((url) => !/^ldap:\/\/[^/\s]+\/?$/i.test(url))
   return urls.length === 0
-    ? "must list at least one ldap:// or ldaps:// URL"
+    ? "must list at least one ldap:// URL"
     : bad !== undefined
-    ? `has ${JSON.stringify(bad)}, expected ldap://host:port or ldaps://host:port`
+    ? `has ${JSON.stringify(bad)}, expected ldap://host:port`
     : { value: urls }
 })
 

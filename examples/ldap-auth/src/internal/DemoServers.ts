@@ -1,0 +1,73 @@
+/**
+ * The whole chain on loopback ports, for `demo` and the end-to-end tests: a throwaway slapd with sample users,
+ * the auth server configured for it, Dovecot (IMAP, POP3) and a small SMTP backend behind an nginx mail proxy
+ * that asks the auth server about every login. Everything stops when the scope closes.
+ */
+import { Context, Duration, Effect, Layer, Redacted, Scope } from "effect"
+import * as Slapd from "../../test/fixtures/Slapd.ts"
+import type { AppConfig } from "../AppConfig.ts"
+import * as AuthApp from "./AuthApp.ts"
+import * as DovecotServer from "./DovecotServer.ts"
+import * as NginxServer from "./NginxServer.ts"
+import * as SmtpBackend from "./SmtpBackend.ts"
+
+export interface Options extends AuthApp.Overrides {
+  /** nginx's `auth_http_timeout`; nginx's 60 s by default. */
+  readonly nginxAuthTimeout?: Duration.Input | undefined
+  readonly maxIdle?: number | undefined
+  readonly maxSize?: number | undefined
+}
+
+export interface Servers {
+  readonly slapd: Slapd.SlapdInstance
+  readonly config: AppConfig
+  readonly authPort: number
+  readonly metricsPort: number
+  readonly nginx: NginxServer.NginxInstance
+  readonly dovecot: DovecotServer.DovecotInstance
+}
+
+export class DemoServers extends Context.Service<DemoServers, Servers>()(
+  "effect-connection-pool/examples/DemoServers"
+) {}
+
+/** The shared secret between nginx and the auth server: random per run. */
+const randomSecret = () => Redacted.make(crypto.randomUUID())
+
+export const make = (options: Options = {}): Effect.Effect<Servers, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const [slapd, dovecot, smtp] = yield* Effect.all([Slapd.make(), DovecotServer.make, SmtpBackend.make], {
+      concurrency: "unbounded"
+    })
+    const config: AppConfig = {
+      ldap: {
+        urls: [slapd.url],
+        baseDn: slapd.baseDn,
+        bindDn: slapd.serviceDn,
+        bindPassword: slapd.servicePassword,
+        userFilter: undefined,
+        maxIdle: options.maxIdle ?? 4,
+        maxSize: options.maxSize ?? 16
+      },
+      http: { host: "127.0.0.1", port: 0 },
+      sharedSecret: randomSecret(),
+      backends: {
+        imap: { host: "127.0.0.1", port: dovecot.imapPort },
+        pop3: { host: "127.0.0.1", port: dovecot.pop3Port },
+        smtp: { host: "127.0.0.1", port: smtp.port }
+      },
+      metricsPort: 0
+    }
+    const app = yield* Layer.build(AuthApp.layer(config, options)).pipe(
+      Effect.map((context) => Context.get(context, AuthApp.AuthApp))
+    )
+    const nginx = yield* NginxServer.make({
+      authHttp: `127.0.0.1:${app.authPort}/auth`,
+      sharedSecret: config.sharedSecret,
+      authTimeout: options.nginxAuthTimeout
+    })
+    return { slapd, config, authPort: app.authPort, metricsPort: app.metricsPort, nginx, dovecot }
+  })
+
+export const layer = (options: Options = {}): Layer.Layer<DemoServers, unknown> =>
+  Layer.effect(DemoServers, make(options))
