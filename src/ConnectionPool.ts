@@ -161,7 +161,7 @@ export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<Connecti
 export const layer = <I, A, E, R>(
   tag: Context.Key<I, ConnectionPool<A, E>>,
   options: Options<A, E, R>
-): Layer.Layer<I, never, R> => Layer.effect(tag, make(options))
+): Layer.Layer<I, never, Exclude<R, Scope.Scope>> => Layer.effect(tag, make(options))
 
 /**
  * Like {@link layer}, with sizes and durations read from `Config`, for example
@@ -175,7 +175,7 @@ export const layerConfig = <I, A, E, R>(
   acquire: Effect.Effect<A, E, R>,
   config: Config.Wrap<ConfigOptions>,
   behaviour?: Pick<Options<A, E, R>, "validate" | "recycle">
-): Layer.Layer<I, Config.ConfigError, R> =>
+): Layer.Layer<I, Config.ConfigError, Exclude<R, Scope.Scope>> =>
   Layer.effect(
     tag,
     Effect.gen(function*() {
