@@ -4,7 +4,7 @@
  * connection of ours.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Redacted, References, Scope } from "effect"
+import { Duration, Effect, Exit, Fiber, Redacted, References, Scope } from "effect"
 import * as ConnectionPool from "../../../src/ConnectionPool.ts"
 import type { LdapAuthOptions } from "../src/LdapAuth.ts"
 import * as LdapClient from "../src/LdapClient.ts"
@@ -182,7 +182,14 @@ describe("LdapAuth faults", () => {
             const [user, password] = users[i % users.length]!
             return Effect.forkChild(Effect.exit(auth.service.authenticate(user, password)))
           })
-          yield* Effect.forEach(fibers, (fiber, i) => i % 3 === 0 ? Fiber.interrupt(fiber) : Effect.void)
+          // Every third login is interrupted after a random few milliseconds: waiting for a connection, opening
+          // one, or with a search or bind in flight.
+          yield* Effect.forEach(
+            fibers,
+            (fiber, i) =>
+              i % 3 === 0 ? Effect.andThen(Effect.sleep(Duration.millis(Math.random() * 5)), Fiber.interrupt(fiber)) : Effect.void,
+            { concurrency: "unbounded" }
+          )
           const exits = yield* Effect.forEach(fibers, Fiber.await)
           assert.isAtMost(yield* slapd.connections, 6)
           exits.forEach((exit, i) => {

@@ -39,7 +39,8 @@ describe("LdapClient", () => {
         assert.strictEqual(error.code, 49)
         assert.isFalse(error.isRetryable)
         assert.isFalse(error.breaksConnection)
-        // ldapts still says isBound here; the server says anonymous.
+        // ldapts still says isBound; the server says anonymous. Hence WhoAmI, not isBound, to check an identity.
+        assert.isTrue(connection.client.isBound)
         assert.strictEqual(yield* LdapClient.whoAmI(connection), "")
       }))
 
