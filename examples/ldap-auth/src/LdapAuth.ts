@@ -57,7 +57,8 @@ export class LdapAuth extends Context.Service<LdapAuth, {
   /**
    * Checks a user name and password. Fails with `InvalidCredentials` for an unknown, ambiguous or wrongly
    * authenticated user alike, `Temporary` when no server answered in time, `RejectedInput` for input that broke
-   * a rule (and never reached the directory).
+   * a rule (and never reached the directory). The directory matches names its own way (`ALICE` finds alice):
+   * take the canonical name from the returned entry, not from the input.
    */
   readonly authenticate: (user: string, password: Redacted.Redacted<string>) => Effect.Effect<AuthenticatedUser, AuthError>
 }>()("effect-connection-pool/examples/LdapAuth") {}
