@@ -3,10 +3,15 @@
  * program, which closes the servers and the LDAP pools in order and exits 0.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Runtime } from "effect"
+import { Cause, Effect, Exit, Logger, Runtime } from "effect"
 import * as Cli from "./src/Cli.ts"
 
 const teardown: Runtime.Teardown = (exit, onExit) =>
   Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
 
-Cli.run.pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain({ teardown }))
+// Logs go to stderr: stdout carries the commands' results (`check` prints ok / invalid / temporary there).
+Cli.run.pipe(
+  Effect.provideService(Logger.LogToStderr, true),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain({ teardown })
+)

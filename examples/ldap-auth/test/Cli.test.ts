@@ -1,0 +1,146 @@
+/**
+ * The command line as an operator runs it: `node examples/ldap-auth/main.ts …` as a child process, against a
+ * real slapd.
+ */
+import * as ChildProcess from "node:child_process"
+import * as Path from "node:path"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Effect, Redacted, Schedule } from "effect"
+import * as ServerProcess from "../src/internal/ServerProcess.ts"
+import * as Slapd from "./fixtures/Slapd.ts"
+
+const main = Path.join(import.meta.dirname, "..", "main.ts")
+
+interface Finished {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs the CLI to completion with `env` (on top of PATH only) and `stdin`. */
+const cli = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; stdin?: string } = {}) =>
+  Effect.callback<Finished>((resume) => {
+    const child = ChildProcess.execFile(
+      process.execPath,
+      [main, ...args],
+      { env: { PATH: process.env.PATH ?? "", ...options.env }, timeout: 30_000 },
+      (error, stdout, stderr) =>
+        resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }))
+    )
+    child.stdin?.end(options.stdin ?? "")
+  })
+
+const ldapEnv = (slapd: Slapd.SlapdInstance) => ({
+  LDAP_URLS: slapd.url,
+  LDAP_BASE_DN: slapd.baseDn,
+  LDAP_BIND_DN: slapd.serviceDn,
+  LDAP_BIND_PASSWORD: Redacted.value(slapd.servicePassword)
+})
+
+describe("ldap-auth CLI", () => {
+  it.live("--help lists the commands", () =>
+    Effect.gen(function*() {
+      const result = yield* cli(["--help"])
+      assert.strictEqual(result.code, 0)
+      for (const command of ["serve", "check", "demo"]) assert.match(result.stdout, new RegExp(`^  ${command} `, "m"))
+    }))
+
+  it.live("a missing variable stops start-up with one line naming it", () =>
+    Effect.gen(function*() {
+      const result = yield* cli(["serve"], {
+        env: { LDAP_URLS: "ldap://127.0.0.1:1/", LDAP_BASE_DN: "dc=example,dc=org", LDAP_BIND_PASSWORD: "x" }
+      })
+      assert.strictEqual(result.code, 1)
+      assert.strictEqual(result.stderr, "Configuration error: LDAP_BIND_DN is not set\n")
+    }))
+
+  it.live("an invalid variable stops start-up with one line naming it", () =>
+    Effect.gen(function*() {
+      const env = {
+        LDAP_URLS: "ldap://127.0.0.1:1/",
+        LDAP_BASE_DN: "dc=example,dc=org",
+        LDAP_BIND_DN: "cn=auth,dc=example,dc=org",
+        LDAP_BIND_PASSWORD: "x"
+      }
+      const port = yield* cli(["serve"], { env: { ...env, AUTH_HTTP_PORT: "http" } })
+      const backend = yield* cli(["serve"], { env: { ...env, MAIL_BACKEND_IMAP: "mail.example.org:143" } })
+      assert.deepStrictEqual([port.code, backend.code], [1, 1])
+      assert.match(port.stderr, /^Configuration error: AUTH_HTTP_PORT [^\n]*\n$/)
+      assert.match(backend.stderr, /^Configuration error: MAIL_BACKEND_IMAP [^\n]*\n$/)
+    }))
+})
+
+layer(Slapd.layer(), { excludeTestServices: true })("ldap-auth CLI against slapd", (it) => {
+  it.effect("check: the password from standard input; ok / invalid exit 0 / 1", () =>
+    Effect.gen(function*() {
+      const slapd = yield* Slapd.Slapd
+      const env = ldapEnv(slapd)
+      const right = yield* cli(["check", "alice"], { env, stdin: Redacted.value(slapd.users.alice.password) + "\n" })
+      const wrong = yield* cli(["check", "alice"], { env, stdin: "wrong\n" })
+      const unknown = yield* cli(["check", "nobody"], { env, stdin: "wrong" })
+      assert.deepStrictEqual([right.code, right.stdout], [0, `ok ${slapd.users.alice.dn}\n`])
+      assert.deepStrictEqual([wrong.code, wrong.stdout], [1, "invalid\n"])
+      assert.deepStrictEqual([unknown.code, unknown.stdout], [1, "invalid\n"])
+    }))
+
+  it.effect("check: the directory down is temporary, exit 2", () =>
+    Effect.gen(function*() {
+      const slapd = yield* Slapd.Slapd
+      yield* slapd.stop
+      const result = yield* cli(["check", "alice"], { env: ldapEnv(slapd), stdin: "whatever\n" }).pipe(
+        Effect.ensuring(Effect.orDie(slapd.start))
+      )
+      assert.deepStrictEqual([result.code, result.stdout], [2, "temporary\n"])
+    }))
+
+  it.effect("serve: answers nginx, then on SIGTERM exits 0 with every LDAP connection unbound", () =>
+    Effect.gen(function*() {
+      const slapd = yield* Slapd.Slapd
+      const logBefore = (yield* slapd.log).length
+      const authPort = yield* ServerProcess.freePort
+      const metricsPort = yield* ServerProcess.freePort
+      const child = ChildProcess.spawn(process.execPath, [main, "serve"], {
+        env: {
+          PATH: process.env.PATH ?? "",
+          ...ldapEnv(slapd),
+          AUTH_HTTP_PORT: String(authPort),
+          METRICS_PORT: String(metricsPort)
+        },
+        stdio: "ignore"
+      })
+      const exited = Effect.callback<number | null>((resume) => {
+        if (child.exitCode !== null) return resume(Effect.succeed(child.exitCode))
+        child.once("exit", (code) => resume(Effect.succeed(code)))
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+      yield* ServerProcess.waitForPorts("serve", [authPort, metricsPort])
+
+      const ask = Effect.promise(() =>
+        fetch(`http://127.0.0.1:${authPort}/auth`, {
+          headers: {
+            "Auth-Method": "plain",
+            "Auth-User": "alice",
+            "Auth-Pass": Redacted.value(slapd.users.alice.password),
+            "Auth-Protocol": "imap",
+            "Auth-Login-Attempt": "1",
+            "Client-IP": "127.0.0.1"
+          }
+        }).then((response) => [response.headers.get("auth-status"), response.headers.get("auth-port")])
+      )
+      assert.deepStrictEqual(yield* ask, ["OK", "143"])
+      assert.isAbove(yield* slapd.connections, 0)
+
+      child.kill("SIGTERM")
+      assert.strictEqual(yield* exited, 0)
+      const log = (yield* slapd.log).slice(logBefore)
+      const opened = new Set([...log.matchAll(/conn=(\d+) fd=\d+ ACCEPT from IP=127\.0\.0\.1/g)].map((m) => m[1]))
+      const unbound = new Set([...log.matchAll(/conn=(\d+) op=\d+ UNBIND/g)].map((m) => m[1]))
+      assert.isAbove(opened.size, 0)
+      assert.deepStrictEqual([...opened].filter((conn) => !unbound.has(conn)), [])
+      const open = yield* slapd.connections.pipe(
+        Effect.filterOrFail((count) => count === 0),
+        Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 40 })
+      )
+      assert.strictEqual(open, 0)
+    }))
+})
