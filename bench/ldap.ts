@@ -9,7 +9,8 @@
  *   one long-lived client that binds users, one login at a time (binds on a connection are sequential).
  *
  * Each run gets a fresh slapd on a fresh port, so that TIME_WAIT sockets and connection counts belong to that run
- * alone. Connections are counted from the client (`net.client.socket`) and from the server's port (`ss`).
+ * alone. Connections are counted from the client (`net.client.socket`), from the server's port (`ss`) and from
+ * slapd's own log.
  */
 import { execFileSync } from "node:child_process"
 import { existsSync } from "node:fs"
@@ -50,8 +51,13 @@ export interface LdapRun {
   readonly p99Millis: number
   /** TCP connections this process opened to slapd. */
   readonly connectionsOpenedClient: number
-  /** Distinct client ports `ss` saw on slapd's port during the run and its teardown. */
+  /**
+   * Distinct client ports `ss` saw on slapd's port during the run and its teardown: a lower bound, because Linux
+   * reuses a loopback port still in TIME_WAIT for the next connection (`net.ipv4.tcp_tw_reuse` = 2, the default).
+   */
   readonly connectionsOpenedServer: number
+  /** Connections slapd accepted, from its `stats` log: the exact server-side count. */
+  readonly connectionsAccepted: number
   /** Most connections `ss` saw established at once. */
   readonly maxEstablished: number
   /** TIME_WAIT sockets on slapd's port once the client is closed. */
@@ -198,6 +204,10 @@ const runOne = (client: Client, concurrency: number, options: LdapOptions): Effe
     const slapd = yield* Slapd.make()
     const { alice, bob, dave } = slapd.users
     const logins = [alice, bob, dave].map(({ password, uid }): Login => ({ user: uid, password }))
+    const accepted = Effect.map(slapd.log, (log) => (log.match(/ ACCEPT from /g) ?? []).length)
+    // slapd writes its log asynchronously: let the readiness probe's lines land before taking the baseline.
+    yield* Effect.sleep(Duration.millis(300))
+    const acceptedBefore = yield* accepted
     const clientSide = countClientConnections(slapd.port)
     const serverSide = yield* Effect.promise(() => watchServerConnections(slapd.port, 500))
     const measured = yield* drivers[client](
@@ -210,6 +220,7 @@ const runOne = (client: Client, concurrency: number, options: LdapOptions): Effe
     yield* Effect.sleep(Duration.millis(500))
     const server = yield* Effect.promise(() => serverSide.stop())
     const timeWaitAfter = yield* Effect.promise(() => serverSide.timeWait())
+    const connectionsAccepted = (yield* accepted) - acceptedBefore
     const succeeded = options.logins - measured.failures
     return {
       client,
@@ -223,6 +234,7 @@ const runOne = (client: Client, concurrency: number, options: LdapOptions): Effe
       p99Millis: quantile(measured.latencies, 0.99),
       connectionsOpenedClient,
       connectionsOpenedServer: server.opened,
+      connectionsAccepted,
       maxEstablished: server.maxEstablished,
       timeWaitAfter
     }
@@ -251,10 +263,11 @@ export const ldapGoals = (result: LdapResult): ReadonlyArray<Goal> =>
     const most = 2 * result.poolSize
     return [
       {
-        description: `concurrency ${concurrency}: per-login logins/s ÷ pooled logins/s`,
-        limit: 0.2,
-        ratio: perLoginRun.loginsPerSecond / pooledRun.loginsPerSecond,
-        met: perLoginRun.loginsPerSecond * 5 <= pooledRun.loginsPerSecond
+        description: `concurrency ${concurrency}: pooled logins/s ÷ per-login logins/s`,
+        limit: 5,
+        atLeast: true,
+        ratio: pooledRun.loginsPerSecond / perLoginRun.loginsPerSecond,
+        met: pooledRun.loginsPerSecond >= 5 * perLoginRun.loginsPerSecond
       },
       {
         description: `concurrency ${concurrency}: pooled connections opened ÷ 2 pools × maxSize ${result.poolSize}`,

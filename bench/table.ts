@@ -37,7 +37,7 @@ export const goalTable = (goals: ReadonlyArray<Goal>): string =>
   [
     row(["goal", "limit", "measured", "met"]),
     row(["---", "---:", "---:", ":---:"]),
-    ...goals.map((g) => row([g.description, `≤ ${g.limit}×`, `${g.ratio.toFixed(2)}×`, g.met ? "yes" : "**no**"]))
+    ...goals.map((g) => row([g.description, `${g.atLeast === true ? "≥" : "≤"} ${g.limit}×`, `${g.ratio.toFixed(2)}×`, g.met ? "yes" : "**no**"]))
   ].join("\n")
 
 const names: Record<Client, string> = {
@@ -48,8 +48,8 @@ const names: Record<Client, string> = {
 
 export const ldapTable = (result: LdapResult): string =>
   [
-    row(["client", "concurrency", "logins/s", "p50", "p99", "connections (client)", "connections (ss)", "TIME_WAIT after", "failures"]),
-    row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
+    row(["client", "concurrency", "logins/s", "p50", "p99", "connections (client)", "(slapd log)", "(ss, ≥)", "TIME_WAIT after", "failures"]),
+    row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
     ...result.runs.map((run) =>
       row([
         names[run.client],
@@ -58,6 +58,7 @@ export const ldapTable = (result: LdapResult): string =>
         `${run.p50Millis.toFixed(2)} ms`,
         `${run.p99Millis.toFixed(2)} ms`,
         run.connectionsOpenedClient.toLocaleString("en"),
+        run.connectionsAccepted.toLocaleString("en"),
         run.connectionsOpenedServer.toLocaleString("en"),
         run.timeWaitAfter.toLocaleString("en"),
         String(run.failures)

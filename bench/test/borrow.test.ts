@@ -29,7 +29,7 @@ describe("bench part 1: the cost of a borrow", () => {
     }
 
     const checked = goals(result)
-    assert.strictEqual(checked.length, 6)
+    assert.strictEqual(checked.length, 7)
     for (const goal of checked) assert.isTrue(Number.isFinite(goal.ratio) && goal.ratio > 0, goal.description)
 
     const table = borrowTable(result)

@@ -17,7 +17,8 @@ describe("bench part 2: LDAP logins", () => {
       const name = `${run.client} at ${run.concurrency}`
       assert.strictEqual(run.failures, 0, `${name}: ${run.firstFailure}`)
       assert.isTrue(run.loginsPerSecond > 0 && run.p50Millis > 0 && run.p99Millis >= run.p50Millis, name)
-      assert.isTrue(run.connectionsOpenedServer >= run.connectionsOpenedClient, name)
+      assert.strictEqual(run.connectionsAccepted, run.connectionsOpenedClient, name)
+      assert.isTrue(run.connectionsOpenedServer > 0 && run.connectionsOpenedServer <= run.connectionsAccepted, name)
     }
     const perLogin = result.runs.filter((run) => run.client === "per-login")
     for (const run of perLogin) assert.strictEqual(run.connectionsOpenedClient, logins)
