@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Redacted } from "effect"
+import { Effect, Fiber, Layer, Logger, Redacted, References } from "effect"
 import { TestClock } from "effect/testing"
 import { AuthError } from "../src/AuthError.ts"
 import * as AuthHttpHandler from "../src/AuthHttpHandler.ts"
@@ -201,6 +201,28 @@ describe("AuthHttpHandler", () => {
       assert.isTrue(yield* limiter.allows({ clientIp: "198.51.100.12", user: "alice" }))
       yield* limiter.recordFailure({ clientIp: "198.51.100.9", user: "bob" })
       assert.isFalse(yield* limiter.allows({ clientIp: "198.51.100.9", user: "carol" }))
+    }))
+
+  it.effect("never logs the password, raw or percent-encoded, whatever the outcome", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const capture = Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))])
+      const marker = "Marker%20pw 7f3a"
+      for (const user of ["alice", "down", "broken", "bad%01", "mallory"]) {
+        yield* decide(request({ "auth-user": user, "auth-pass": marker })).run().pipe(
+          Effect.provide(capture),
+          Effect.provideService(References.MinimumLogLevel, "All")
+        )
+      }
+      yield* decide(request({ "auth-pass": marker + "%FF" })).run().pipe(
+        Effect.provide(capture),
+        Effect.provideService(References.MinimumLogLevel, "All")
+      )
+      assert.isAbove(lines.length, 3)
+      for (const line of lines) {
+        assert.notInclude(line, "Marker")
+        assert.notInclude(line, "7f3a")
+      }
     }))
 
   it.effect("forgets the oldest windows beyond maxKeys", () =>
