@@ -1,0 +1,103 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Metric, Tracer } from "effect"
+import { TestClock } from "effect/testing"
+import * as ConnectionPool from "../src/ConnectionPool.ts"
+import * as Connections from "./utils/Connections.ts"
+import { hold, settle } from "./utils/Lease.ts"
+
+const pool = { "db.client.connection.pool.name": "ldap-search" }
+
+const find = (snapshots: ReadonlyArray<Metric.Metric.Snapshot>, id: string, attributes: Record<string, string>) =>
+  snapshots.find((snapshot) =>
+    snapshot.id === id &&
+    Object.entries(attributes).every(([key, value]) => snapshot.attributes?.[key] === value)
+  )
+
+const gaugeValue = (snapshots: ReadonlyArray<Metric.Metric.Snapshot>, id: string, attributes: Record<string, string>) => {
+  const snapshot = find(snapshots, id, attributes)
+  return snapshot?.type === "Gauge" ? Number(snapshot.state.value) : undefined
+}
+
+describe("ConnectionPool observability", () => {
+  it.effect("exports OpenTelemetry-named metrics with the pool name as an attribute", () =>
+    Effect.gen(function*() {
+      const conns = Connections.make()
+      const p = yield* ConnectionPool.make({
+        acquire: conns.acquire,
+        maxIdle: 2,
+        maxSize: 2,
+        acquireTimeout: "1 second",
+        name: "ldap-search"
+      })
+      const [a, b] = yield* Effect.all([hold(p), hold(p)])
+      const waiter = yield* Effect.forkChild(Effect.flip(ConnectionPool.use(p, Effect.succeed)))
+      yield* settle
+      let snapshots = yield* Metric.snapshot
+      assert.strictEqual(gaugeValue(snapshots, "db.client.connection.count", { ...pool, "db.client.connection.state": "used" }), 2)
+      assert.strictEqual(gaugeValue(snapshots, "db.client.connection.count", { ...pool, "db.client.connection.state": "idle" }), 0)
+      assert.strictEqual(gaugeValue(snapshots, "db.client.connection.pending_requests", pool), 1)
+      assert.strictEqual(gaugeValue(snapshots, "db.client.connection.max", pool), 2)
+      assert.strictEqual(gaugeValue(snapshots, "db.client.connection.idle.max", pool), 2)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(waiter)
+      yield* a.end()
+      yield* b.end()
+      snapshots = yield* Metric.snapshot
+      const timeouts = find(snapshots, "db.client.connection.timeouts", pool)
+      assert.strictEqual(timeouts?.type === "Counter" ? Number(timeouts.state.count) : undefined, 1)
+      for (const id of ["wait_time", "create_time", "use_time"]) {
+        const histogram = find(snapshots, `db.client.connection.${id}`, pool)
+        assert.isTrue(histogram?.type === "Histogram" && histogram.state.count > 0, id)
+      }
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+
+  it.effect("stats follow the pool: total = idle + inUse + opening, created - closed = total", () =>
+    Effect.gen(function*() {
+      const conns = Connections.make()
+      const p = yield* ConnectionPool.make({ acquire: conns.acquire, maxIdle: 1 })
+      const [a, b] = yield* Effect.all([hold(p), hold(p)])
+      assert.deepStrictEqual(yield* ConnectionPool.stats(p), {
+        idle: 0,
+        inUse: 2,
+        opening: 0,
+        waiting: 0,
+        total: 2,
+        created: 2,
+        closed: 0
+      })
+      yield* a.end()
+      yield* b.end()
+      assert.deepStrictEqual(yield* ConnectionPool.stats(p), {
+        idle: 1,
+        inUse: 0,
+        opening: 0,
+        waiting: 0,
+        total: 1,
+        created: 2,
+        closed: 1
+      })
+    }))
+
+  it.effect("a borrower that has to wait is traced by a ConnectionPool.wait span", () =>
+    Effect.gen(function*() {
+      const spans: Array<string> = []
+      const tracer = Tracer.make({
+        span(options) {
+          spans.push(options.name)
+          return new Tracer.NativeSpan(options)
+        }
+      })
+      yield* Effect.gen(function*() {
+        const conns = Connections.make()
+        const p = yield* ConnectionPool.make({ acquire: conns.acquire, maxIdle: 1, maxSize: 1, name: "ldap-bind" })
+        yield* ConnectionPool.use(p, Effect.succeed)
+        assert.deepStrictEqual(spans, [])
+        const lease = yield* hold(p)
+        const waiter = yield* Effect.forkChild(ConnectionPool.use(p, Effect.succeed))
+        yield* settle
+        yield* lease.end()
+        yield* Fiber.join(waiter)
+        assert.deepStrictEqual(spans, ["ConnectionPool.wait"])
+      }).pipe(Effect.withTracer(tracer))
+    }))
+})
