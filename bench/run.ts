@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only borrow|ldap]`: runs the benchmarks of issue 5, prints their tables, and
+ * `npm run bench [-- --quick] [-- --only borrow|ldap|mail]`: runs the benchmarks of issue 5, prints their tables, and
  * writes bench/results/latest.json and bench/results/latest.svg. `--quick` keeps the shape (every pool, every
  * scenario, the same sizes of pool) with fewer borrows and rounds, to finish in under a minute.
  */
@@ -10,8 +10,9 @@ import { competitors, ours } from "./competitors.ts"
 import { goals } from "./goals.ts"
 import { ldapGoals, runLdapBench, unavailable } from "./ldap.ts"
 import { describeMachine, machine } from "./machine.ts"
+import { runMailBench, unavailable as mailUnavailable } from "./mail.ts"
 import { scenarios } from "./scenario.ts"
-import { borrowTable, goalTable, ldapTable, scalingTable } from "./table.ts"
+import { borrowTable, goalTable, ldapTable, mailTable, scalingTable } from "./table.ts"
 
 const args = process.argv.slice(2)
 const quick = args.includes("--quick")
@@ -20,8 +21,8 @@ const only = onlyIndex >= 0 ? args[onlyIndex + 1] : undefined
 const command = `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`
 
 const settings = quick ?
-  { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3, logins: 500 } :
-  { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10, logins: 10_000 }
+  { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3, logins: 500, mailLogins: 200 } :
+  { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10, logins: 10_000, mailLogins: 2_000 }
 
 const results = new URL("./results/", import.meta.url)
 mkdirSync(results, { recursive: true })
@@ -69,6 +70,24 @@ if (only === undefined || only === "ldap") {
     const met = ldapGoals(ldap)
     console.log(`\n${ldapTable(ldap)}\n\nGoals (pooled: two pools, maxIdle = maxSize = ${poolSize}):\n\n${goalTable(met)}\n`)
     report["ldap"] = { ...ldap, goals: met }
+  }
+}
+
+if (only === undefined || only === "mail") {
+  const why = mailUnavailable()
+  if (why !== undefined) {
+    console.log(`Part 3 (IMAP logins through nginx) skipped: ${why}.\n`)
+    report["mail"] = { skipped: why }
+  } else {
+    console.log(`Part 3: ${settings.mailLogins.toLocaleString("en")} IMAP logins per run, nginx → auth server → slapd`)
+    const mail = await runMailBench({
+      logins: settings.mailLogins,
+      concurrency: 50,
+      poolSize: 16,
+      onRun: (setup) => process.stdout.write(`  ${setup}\n`)
+    })
+    console.log(`\n${mailTable(mail)}\n`)
+    report["mail"] = mail
   }
 }
 

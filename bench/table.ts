@@ -3,6 +3,7 @@ import { type BorrowResult, cell } from "./borrow.ts"
 import { formatNs } from "./stats.ts"
 import { type Goal, scaling } from "./goals.ts"
 import type { Client, LdapResult } from "./ldap.ts"
+import type { MailResult } from "./mail.ts"
 
 const row = (cells: ReadonlyArray<string>): string => `| ${cells.join(" | ")} |`
 
@@ -62,6 +63,24 @@ export const ldapTable = (result: LdapResult): string =>
         run.connectionsOpenedServer.toLocaleString("en"),
         run.timeWaitAfter.toLocaleString("en"),
         String(run.failures)
+      ])
+    )
+  ].join("\n")
+
+export const mailTable = (result: MailResult): string =>
+  [
+    row(["LDAP pool", "maxIdle / maxSize", "IMAP clients", "logins/s", "p50", "p99", "errors", "LDAP connections"]),
+    row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
+    ...result.runs.map((run) =>
+      row([
+        run.setup,
+        `${run.maxIdle} / ${run.maxSize}`,
+        String(run.concurrency),
+        Math.round(run.loginsPerSecond).toLocaleString("en"),
+        `${run.p50Millis.toFixed(1)} ms`,
+        `${run.p99Millis.toFixed(1)} ms`,
+        String(run.errors),
+        run.ldapConnections.toLocaleString("en")
       ])
     )
   ].join("\n")
