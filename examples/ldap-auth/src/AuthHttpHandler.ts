@@ -132,7 +132,8 @@ export const layer = (options: Options): Layer.Layer<AuthHttpHandler, never, Lda
 
 /**
  * The `GET /auth` route body: always HTTP 200 (nginx ignores the status) with the decision in the headers and
- * no body.
+ * no body. `Connection: close` as nginx expects (it speaks HTTP/1.0), which also keeps an idle keep-alive
+ * client from holding up shutdown.
  */
 export const route: Effect.Effect<
   HttpServerResponse.HttpServerResponse,
@@ -142,5 +143,8 @@ export const route: Effect.Effect<
   const request = yield* HttpServerRequest.HttpServerRequest
   const handler = yield* AuthHttpHandler
   const decision = yield* handler.decide(request.headers)
-  return HttpServerResponse.empty({ status: 200, headers: AuthHttpProtocol.encodeResponse(decision.response) })
+  return HttpServerResponse.empty({
+    status: 200,
+    headers: { ...AuthHttpProtocol.encodeResponse(decision.response), Connection: "close" }
+  })
 })
