@@ -218,22 +218,31 @@ describe("ConnectionPool", () => {
         assert.strictEqual(conns.maxLive, 2)
       }))
 
-    it.effect("a connection handed to a waiter as it is interrupted goes back to the pool", () =>
-      Effect.gen(function*() {
-        const conns = Connections.make()
-        // Reuse after interruption too, so the connection comes back whichever way the race goes.
-        const pool = yield* ConnectionPool.make({ acquire: conns.acquire, maxIdle: 1, maxSize: 1, recycle: () => true })
-        const lease = yield* hold(pool)
-        const waiter = yield* ConnectionPool.use(pool, () => Effect.never).pipe(Effect.forkChild)
-        yield* settle
-        // The release serves the waiter synchronously; the interruption lands before it runs.
-        yield* Effect.andThen(lease.end(), Fiber.interrupt(waiter))
-        const stats = yield* ConnectionPool.stats(pool)
-        assert.strictEqual(stats.inUse, 0)
-        assert.strictEqual(stats.waiting, 0)
-        invariant(stats)
-        assert.strictEqual(yield* ConnectionPool.use(pool, Effect.succeed), 1)
-      }))
+    for (const acquireTimeout of [undefined, "1 minute"] as const) {
+      it.effect(`a connection handed to a waiter as it is interrupted goes back to the pool (acquireTimeout ${acquireTimeout})`, () =>
+        Effect.gen(function*() {
+          const conns = Connections.make()
+          // Reuse after interruption too, so the connection comes back whichever way the race goes.
+          const pool = yield* ConnectionPool.make({
+            acquire: conns.acquire,
+            maxIdle: 1,
+            maxSize: 1,
+            acquireTimeout,
+            recycle: () => true
+          })
+          const lease = yield* hold(pool)
+          const waiter = yield* ConnectionPool.use(pool, () => Effect.never).pipe(Effect.forkChild)
+          yield* settle
+          // The release serves the waiter; the interruption lands before the waiter runs again.
+          yield* lease.end().pipe(Effect.andThen(Effect.sync(() => waiter.interruptUnsafe())))
+          yield* Fiber.await(waiter)
+          const stats = yield* ConnectionPool.stats(pool)
+          assert.strictEqual(stats.inUse, 0)
+          assert.strictEqual(stats.waiting, 0)
+          invariant(stats)
+          assert.strictEqual(yield* ConnectionPool.use(pool, Effect.succeed), 1)
+        }))
+    }
 
     it.effect("maxWaiting fails the next borrower at once with PoolExhaustedError", () =>
       Effect.gen(function*() {
@@ -265,6 +274,27 @@ describe("ConnectionPool", () => {
         // The first waiter got the freed slot and its open failed; the slot then went to the second.
         assert.strictEqual(yield* Fiber.join(first), "refused")
         assert.strictEqual(yield* Fiber.join(second), 2)
+        invariant(yield* ConnectionPool.stats(pool))
+      }))
+
+    it.effect("a waiter queued behind a failing open is served once it fails", () =>
+      Effect.gen(function*() {
+        const conns = Connections.make()
+        conns.failures.push("refused")
+        const pool = yield* ConnectionPool.make({
+          acquire: Effect.andThen(Effect.sleep("1 second"), conns.acquire),
+          maxIdle: 1,
+          maxSize: 1
+        })
+        const first = yield* ConnectionPool.use(pool, Effect.succeed).pipe(Effect.flip, Effect.forkChild)
+        yield* settle
+        const second = yield* ConnectionPool.use(pool, Effect.succeed).pipe(Effect.forkChild)
+        yield* settle
+        assert.strictEqual((yield* ConnectionPool.stats(pool)).waiting, 1)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* Fiber.join(first), "refused")
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* Fiber.join(second), 1)
         invariant(yield* ConnectionPool.stats(pool))
       }))
 

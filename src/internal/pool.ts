@@ -251,6 +251,8 @@ const waitTurn = <A, E>(
       pool.waiters.remove(waiter)
       const served = waiter.served
       if (Exit.isFailure(exit)) {
+        // Serving resumes the waiter at once today, so it unlinks before an interruption can land;
+        // a runtime that defers the resumption would leave it served here, so hand that back.
         const interrupted = Effect.failCause(exit.cause)
         return served === undefined ? interrupted : Effect.andThen(returnServed(pool, served), interrupted)
       }

@@ -1,0 +1,131 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Scope } from "effect"
+import { TestClock } from "effect/testing"
+import * as ConnectionPool from "../src/ConnectionPool.ts"
+import * as Connections from "./utils/Connections.ts"
+
+/** A small seeded generator, so a failing storm can be replayed with the same seed. */
+const random = (seed: number) => () => {
+  seed = (seed + 0x6D2B79F5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+const FIBERS = 100
+const LEASES_PER_FIBER = 1_000
+const MAX_SIZE = 10
+const MAX_IDLE = 4
+
+describe("ConnectionPool storm", () => {
+  it.effect(
+    `${FIBERS * LEASES_PER_FIBER} leases on ${FIBERS} fibers that succeed, fail, die, get interrupted or time out`,
+    () =>
+      Effect.gen(function*() {
+        const seed = Number(process.env.STORM_SEED ?? 20261122)
+        const next = random(seed)
+        const conns = Connections.make()
+        const leased = new Set<number>()
+        const outcomes = { success: 0, failure: 0, defect: 0, interrupted: 0, timedOut: 0, openFailed: 0 }
+        const scope = yield* Scope.make()
+        const pool = yield* ConnectionPool.make({
+          acquire: conns.acquire,
+          maxIdle: MAX_IDLE,
+          maxSize: MAX_SIZE,
+          acquireTimeout: "5 millis",
+          validate: () => Effect.sync(() => next() > 0.01),
+          validateAfter: "1 millis"
+        }).pipe(Scope.provide(scope))
+
+        const checkInvariants = Effect.gen(function*() {
+          const stats = yield* ConnectionPool.stats(pool)
+          assert.isAtMost(stats.total, MAX_SIZE)
+          assert.isAtMost(conns.live.size, MAX_SIZE)
+          assert.isAtMost(stats.idle, MAX_IDLE)
+          assert.strictEqual(stats.created - stats.closed, stats.idle + stats.inUse)
+          assert.isAtMost(leased.size, stats.inUse)
+        })
+
+        // The body of a lease: never shares its connection, and holds it across a few yields.
+        const body = (connection: number, yields: number) =>
+          Effect.gen(function*() {
+            assert.isFalse(leased.has(connection), `connection ${connection} lent twice`)
+            leased.add(connection)
+            yield* Effect.ensuring(
+              Effect.forEach(Array.from({ length: yields }), () => Effect.yieldNow, { discard: true }),
+              Effect.sync(() => leased.delete(connection))
+            )
+          })
+
+        const lease = Effect.suspend(() => {
+          const roll = next()
+          const yields = Math.floor(next() * 4)
+          if (next() < 0.002) conns.failures.push("refused")
+          if (roll < 0.45) {
+            return ConnectionPool.use(pool, (c) => body(c, yields)).pipe(Effect.as("success" as const))
+          }
+          if (roll < 0.55) {
+            // Slow leases keep others waiting long enough to time out.
+            const hold = `${1 + Math.floor(next() * 8)} millis` as const
+            return ConnectionPool.use(pool, (c) => Effect.andThen(body(c, yields), Effect.sleep(hold))).pipe(
+              Effect.as("success" as const)
+            )
+          }
+          if (roll < 0.7) {
+            return ConnectionPool.use(pool, (c) => Effect.andThen(body(c, yields), Effect.fail("typed" as const)))
+          }
+          if (roll < 0.8) {
+            return ConnectionPool.use(pool, (c) => Effect.andThen(body(c, yields), Effect.die("defect")))
+          }
+          // Interrupted after a random number of yields: while waiting, opening, validating or using.
+          return Effect.gen(function*() {
+            const fiber = yield* Effect.forkChild(ConnectionPool.use(pool, (c) => body(c, 1000)))
+            yield* Effect.forEach(Array.from({ length: Math.floor(next() * 6) }), () => Effect.yieldNow, {
+              discard: true
+            })
+            yield* Fiber.interrupt(fiber)
+            return "interrupted" as const
+          })
+        }).pipe(
+          Effect.exit,
+          Effect.map((exit) => {
+            if (Exit.isSuccess(exit)) return outcomes[exit.value]++
+            const error = Exit.isFailure(exit) ? exit.cause : undefined
+            const text = String(error)
+            if (text.includes("PoolTimeoutError")) outcomes.timedOut++
+            else if (text.includes("refused")) outcomes.openFailed++
+            else if (text.includes("typed")) outcomes.failure++
+            else if (text.includes("defect")) outcomes.defect++
+            else throw new Error(`unexpected exit: ${text}`)
+          })
+        )
+
+        let done = 0
+        const worker = Effect.forEach(Array.from({ length: LEASES_PER_FIBER }), () =>
+          Effect.andThen(lease, Effect.sync(() => done++)), { discard: true })
+        const workers = yield* Effect.forEach(Array.from({ length: FIBERS }), () => Effect.forkChild(worker))
+        // Time moves while the storm runs, so acquire timeouts and validation thresholds are crossed.
+        while (done < FIBERS * LEASES_PER_FIBER) {
+          yield* Effect.forEach(Array.from({ length: 50 }), () => Effect.yieldNow, { discard: true })
+          yield* checkInvariants
+          yield* TestClock.adjust("1 millis")
+        }
+        yield* Effect.forEach(workers, Fiber.join)
+
+        const stats = yield* ConnectionPool.stats(pool)
+        assert.strictEqual(stats.inUse, 0)
+        assert.strictEqual(stats.waiting, 0)
+        assert.strictEqual(stats.opening, 0)
+        assert.strictEqual(stats.created - stats.closed, stats.total)
+        assert.isAtMost(conns.maxLive, MAX_SIZE)
+        assert.strictEqual(leased.size, 0)
+        for (const [outcome, count] of Object.entries(outcomes)) {
+          assert.isAbove(count, 0, `no lease ended as ${outcome} (seed ${seed})`)
+        }
+        yield* Scope.close(scope, Exit.void)
+        assert.isTrue(Connections.allClosedOnce(conns), `seed ${seed}`)
+        assert.strictEqual(conns.opened, stats.created + 0)
+      }),
+    120_000
+  )
+})
