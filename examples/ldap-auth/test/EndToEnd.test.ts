@@ -156,8 +156,19 @@ layer(DemoServers.layer({
   // The auth server must answer well before nginx gives up on it.
   nginxAuthTimeout: "10 seconds",
   ldap: { timeout: "2 seconds", operationTimeout: "1 second", acquireTimeout: "1 second", serverCooldown: "100 millis" },
-  handler: { deadline: "4 seconds" }
-}), { timeout: 60_000, excludeTestServices: true })("through nginx, with the directory in trouble", (it) => {
+  handler: { deadline: "4 seconds", maxAttempts: 2 }
+}), { timeout: 60_000, excludeTestServices: true })("through nginx, with short timeouts and two attempts per connection", (it) => {
+  it.effect("a refused client may retry after Auth-Wait until the last attempt, then nginx closes", () =>
+    Effect.gen(function*() {
+      const servers = yield* DemoServers.DemoServers
+      const replies = yield* MailClient.imapAttempts({
+        port: servers.nginx.imapPort,
+        user: "alice",
+        passwords: ["wrong", "wrong", Redacted.value(servers.slapd.users.alice.password)]
+      })
+      assert.deepStrictEqual(replies, [`R1 NO ${invalid}`, `R2 NO ${invalid}`, "(connection closed)"])
+    }))
+
   it.effect("the directory stopped: the temporary text in every protocol, then logins again once it is back", () =>
     Effect.gen(function*() {
       const servers = yield* DemoServers.DemoServers

@@ -33,6 +33,7 @@ class Lines {
   private buffered = ""
   private readonly queue: Array<string | undefined> = []
   private waiting: ((line: string | undefined) => void) | undefined
+  private closed = false
   readonly socket: Net.Socket
   constructor(socket: Net.Socket) {
     this.socket = socket
@@ -44,7 +45,10 @@ class Lines {
         this.buffered = this.buffered.slice(end + 2)
       }
     })
-    socket.on("close", () => this.push(undefined))
+    socket.on("close", () => {
+      this.closed = true
+      this.push(undefined)
+    })
     socket.on("error", () => {})
   }
   private push(line: string | undefined) {
@@ -55,6 +59,7 @@ class Lines {
   }
   next(): Promise<string | undefined> {
     if (this.queue.length > 0) return Promise.resolve(this.queue.shift())
+    if (this.closed) return Promise.resolve(undefined)
     return new Promise((resolve) => (this.waiting = resolve))
   }
   /** The first line that `done` accepts; intermediate lines (IMAP untagged, SMTP continuations) are skipped. */
@@ -124,6 +129,48 @@ const smtp = async (lines: Lines, token: string): Promise<LoginResult> => {
 
 const dialogs = { imap, pop3, smtp } as const
 
+/** Several IMAP AUTHENTICATE attempts on one connection, as a client retrying after a refusal does. */
+const imapRetries = async (lines: Lines, tokens: ReadonlyArray<string>): Promise<ReadonlyArray<string>> => {
+  await lines.until((line) => line.startsWith("* "))
+  const replies: Array<string> = []
+  for (const [i, token] of tokens.entries()) {
+    const tag = `R${i + 1}`
+    lines.send(`${tag} AUTHENTICATE PLAIN`)
+    const challenge = await lines.until((line) => line.startsWith("+") || line.startsWith(`${tag} `))
+    if (!challenge.startsWith("+")) {
+      replies.push(challenge)
+      continue
+    }
+    lines.send(token)
+    replies.push(await lines.until((line) => line.startsWith(`${tag} `)))
+  }
+  return replies
+}
+
+const connect = (port: number) =>
+  Effect.callback<Lines, MailClientError>((resume) => {
+    const socket = Net.connect({ host: "127.0.0.1", port })
+    const lines = new Lines(socket)
+    socket.once("connect", () => resume(Effect.succeed(lines)))
+    socket.once("error", (cause) => resume(Effect.fail(new MailClientError({ message: `cannot connect to ${port}`, cause }))))
+  })
+
+const converse = <A>(port: number, name: string, timeout: Duration.Input | undefined, talk: (lines: Lines) => Promise<A>) =>
+  Effect.acquireUseRelease(
+    connect(port),
+    (lines) =>
+      Effect.tryPromise({
+        try: () => talk(lines),
+        catch: (cause) => new MailClientError({ message: `${name} failed`, cause })
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: timeout ?? Duration.seconds(30),
+          orElse: () => Effect.fail(new MailClientError({ message: `${name} got no answer` }))
+        })
+      ),
+    (lines) => Effect.sync(() => lines.socket.destroy())
+  )
+
 /**
  * Connects to `port` on 127.0.0.1 and logs in with `protocol`. A login that gets no final answer within
  * `timeout` (30 s by default, a guard against a hung test rather than an assertion) fails.
@@ -132,23 +179,15 @@ export const login = (
   protocol: Protocol,
   options: LoginOptions & { readonly timeout?: Duration.Input }
 ): Effect.Effect<LoginResult, MailClientError> =>
-  Effect.acquireUseRelease(
-    Effect.callback<Lines, MailClientError>((resume) => {
-      const socket = Net.connect({ host: "127.0.0.1", port: options.port })
-      const lines = new Lines(socket)
-      socket.once("connect", () => resume(Effect.succeed(lines)))
-      socket.once("error", (cause) =>
-        resume(Effect.fail(new MailClientError({ message: `cannot connect to ${options.port}`, cause }))))
-    }),
-    (lines) =>
-      Effect.tryPromise({
-        try: () => dialogs[protocol](lines, plain(options.user, options.password)),
-        catch: (cause) => new MailClientError({ message: `${protocol} login failed`, cause })
-      }).pipe(
-        Effect.timeoutOrElse({
-          duration: options.timeout ?? Duration.seconds(30),
-          orElse: () => Effect.fail(new MailClientError({ message: `${protocol} login got no answer` }))
-        })
-      ),
-    (lines) => Effect.sync(() => lines.socket.destroy())
-  )
+  converse(options.port, `${protocol} login`, options.timeout, (lines) =>
+    dialogs[protocol](lines, plain(options.user, options.password)))
+
+/**
+ * Tries IMAP logins with each password in turn on one connection and returns each answer; once nginx has
+ * closed the connection the answer is `(connection closed)`.
+ */
+export const imapAttempts = (
+  options: Omit<LoginOptions, "password"> & { readonly passwords: ReadonlyArray<string>; readonly timeout?: Duration.Input }
+): Effect.Effect<ReadonlyArray<string>, MailClientError> =>
+  converse(options.port, "imap attempts", options.timeout, (lines) =>
+    imapRetries(lines, options.passwords.map((password) => plain(options.user, password))))
