@@ -4,11 +4,13 @@
  * that asks the auth server about every login. Everything stops when the scope closes.
  */
 import { Context, Duration, Effect, Layer, Redacted, Scope } from "effect"
+import type { HttpServerError } from "effect/http"
 import * as Slapd from "../../test/fixtures/Slapd.ts"
 import type { AppConfig } from "../AppConfig.ts"
 import * as AuthApp from "./AuthApp.ts"
 import * as DovecotServer from "./DovecotServer.ts"
 import * as NginxServer from "./NginxServer.ts"
+import type { ServerProcessError } from "./ServerProcess.ts"
 import * as SmtpBackend from "./SmtpBackend.ts"
 
 export interface Options extends AuthApp.Overrides {
@@ -31,10 +33,12 @@ export class DemoServers extends Context.Service<DemoServers, Servers>()(
   "effect-connection-pool/examples/DemoServers"
 ) {}
 
+export type DemoServersError = Slapd.SlapdError | ServerProcessError | HttpServerError.ServeError
+
 /** The shared secret between nginx and the auth server: random per run. */
 const randomSecret = () => Redacted.make(crypto.randomUUID())
 
-export const make = (options: Options = {}): Effect.Effect<Servers, unknown, Scope.Scope> =>
+export const make = (options: Options = {}): Effect.Effect<Servers, DemoServersError, Scope.Scope> =>
   Effect.gen(function*() {
     const [slapd, dovecot, smtp] = yield* Effect.all([Slapd.make(), DovecotServer.make, SmtpBackend.make], {
       concurrency: "unbounded"
@@ -69,5 +73,5 @@ export const make = (options: Options = {}): Effect.Effect<Servers, unknown, Sco
     return { slapd, config, authPort: app.authPort, metricsPort: app.metricsPort, nginx, dovecot }
   })
 
-export const layer = (options: Options = {}): Layer.Layer<DemoServers, unknown> =>
+export const layer = (options: Options = {}): Layer.Layer<DemoServers, DemoServersError> =>
   Layer.effect(DemoServers, make(options))
