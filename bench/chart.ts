@@ -27,7 +27,7 @@ export const borrowChart = (result: BorrowResult, caption: string): string => {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="10" y="20" font-size="15" font-weight="bold">Time per borrow (median, shorter is better)</text>`,
-    `<text x="10" y="38" fill="#555">${escape(caption)}</text>`
+    `<text x="10" y="38" fill="#555">${escape(caption)} · label: time per borrow · time ÷ ours (median of per-round ratios)</text>`
   ]
   result.scenarios.forEach((scenario, s) => {
     const x0 = 10 + (s % columns) * panelWidth
