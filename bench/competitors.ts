@@ -8,7 +8,8 @@ import type { Scope } from "effect"
 import { createPool } from "generic-pool"
 import { Pool as TarnPool } from "tarn"
 import * as ConnectionPool from "../src/ConnectionPool.ts"
-import { Deque } from "./deque.ts"
+// The pool's own ring buffer: the floors then differ from the pool only in what it does around it.
+import { Deque } from "../src/internal/deque.ts"
 import { collectGarbage } from "./gc.ts"
 import { type Connection, type Scenario } from "./scenario.ts"
 import { yieldMacrotask } from "./yield.ts"
@@ -104,19 +105,19 @@ const makeFloor = (size: number, acquire: Effect.Effect<Connection>): Effect.Eff
   Effect.gen(function*() {
     const idle = new Deque<Connection>()
     const waiters = new Deque<(effect: Effect.Effect<Connection>) => void>()
-    for (let i = 0; i < size; i++) idle.push(yield* acquire)
+    for (let i = 0; i < size; i++) idle.pushBack(yield* acquire)
     return {
       take: Effect.suspend(() =>
         idle.length > 0 ?
-          Effect.succeed(idle.pop()!) :
+          Effect.succeed(idle.popBack()!) :
           Effect.callback<Connection>((resume) => {
-            waiters.push(resume)
+            waiters.pushBack(resume)
           })
       ),
       give: (connection) =>
         Effect.sync(() => {
-          const waiter = waiters.shift()
-          if (waiter === undefined) idle.push(connection)
+          const waiter = waiters.popFront()
+          if (waiter === undefined) idle.pushBack(connection)
           else waiter(Effect.succeed(connection))
         })
     }
@@ -214,15 +215,15 @@ export const tarn = promiseCompetitor("tarn", "tarn", (size, create) => {
 export const promiseFloor = promiseCompetitor("js-floor", "JS floor (array + promises)", (size, create) => {
   const idle = new Deque<Connection>()
   const waiters = new Deque<(connection: Connection) => void>()
-  for (let i = 0; i < size; i++) idle.push(create())
+  for (let i = 0; i < size; i++) idle.pushBack(create())
   return {
     acquire: () =>
       idle.length > 0 ?
-        Promise.resolve(idle.pop()!) :
-        new Promise<Connection>((resolve) => waiters.push(resolve)),
+        Promise.resolve(idle.popBack()!) :
+        new Promise<Connection>((resolve) => waiters.pushBack(resolve)),
     release: (connection) => {
-      const waiter = waiters.shift()
-      if (waiter === undefined) idle.push(connection)
+      const waiter = waiters.popFront()
+      if (waiter === undefined) idle.pushBack(connection)
       else waiter(connection)
     },
     close: async () => {}

@@ -84,15 +84,22 @@ export interface LdapResult {
   readonly pooledOverPerLogin: ReadonlyArray<{ readonly concurrency: number; readonly ratio: number }>
 }
 
-/** Why part 2 cannot run here, or undefined when it can. */
-export const unavailable = (): string | undefined => {
-  for (const tool of ["slapd", "slapadd", "slappasswd", "ldapsearch", "ss"]) {
+/** "<tool> is not installed" for the first of `tools` not on the PATH, or undefined. */
+export const missingTool = (tools: ReadonlyArray<string>): string | undefined => {
+  for (const tool of tools) {
     try {
       execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" })
     } catch {
       return `${tool} is not installed`
     }
   }
+  return undefined
+}
+
+/** Why part 2 cannot run here, or undefined when it can. */
+export const unavailable = (): string | undefined => {
+  const missing = missingTool(["slapd", "slapadd", "slappasswd", "ldapsearch", "ss"])
+  if (missing !== undefined) return missing
   if (!existsSync("/etc/ldap/schema/inetorgperson.schema")) return "the OpenLDAP schemas are not in /etc/ldap/schema"
   return undefined
 }

@@ -4,11 +4,10 @@
  * (`maxIdle` = `maxSize`) and with reuse switched off (`maxIdle` 0: a new LDAP connection for every operation),
  * each against its own fresh set of servers (the example's `DemoServers`).
  */
-import { execFileSync } from "node:child_process"
 import { Duration, Effect, Redacted } from "effect"
 import * as DemoServers from "../examples/ldap-auth/src/internal/DemoServers.ts"
 import * as MailClient from "../examples/ldap-auth/src/internal/MailClient.ts"
-import { unavailable as ldapUnavailable } from "./ldap.ts"
+import { missingTool, unavailable as ldapUnavailable } from "./ldap.ts"
 import { quantile } from "./stats.ts"
 
 export interface MailOptions {
@@ -42,18 +41,7 @@ export interface MailResult {
 }
 
 /** Why part 3 cannot run here, or undefined when it can. */
-export const unavailable = (): string | undefined => {
-  const ldap = ldapUnavailable()
-  if (ldap !== undefined) return ldap
-  for (const tool of ["nginx", "dovecot"]) {
-    try {
-      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" })
-    } catch {
-      return `${tool} is not installed`
-    }
-  }
-  return undefined
-}
+export const unavailable = (): string | undefined => ldapUnavailable() ?? missingTool(["nginx", "dovecot"])
 
 // Every login comes from 127.0.0.1: the auth server's rate limits must not count them as an attack.
 const generous = {
