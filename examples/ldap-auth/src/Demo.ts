@@ -6,7 +6,7 @@
  * Everything stops afterwards unless `keep` is set.
  */
 import * as ChildProcess from "node:child_process"
-import { Console, Effect, Metric, Redacted } from "effect"
+import { Console, Effect, Metric, Redacted, Schedule } from "effect"
 import * as DebianPackages from "./internal/DebianPackages.ts"
 import * as DemoServers from "./internal/DemoServers.ts"
 import * as MailClient from "./internal/MailClient.ts"
@@ -127,8 +127,10 @@ export const run = Effect.fn("Demo.run")(function*(options: { readonly keep: boo
     const pooledConnections = (yield* accepted(servers)) - before
     const pooledTimeWait = yield* timeWait(servers.slapd.port)
     const pools = yield* poolStats
-    const dovecotLogins = Effect.map(servers.dovecot.log, (log) => (log.match(/-login: Info: Login: /g) ?? []).length)
-    const backendLogins = yield* dovecotLogins
+    // Dovecot's log process may write the last lines a moment after the clients had their answers.
+    const admitted = results.filter((result) => result.endsWith(" accepted")).length
+    const backendLogins = yield* Effect.map(servers.dovecot.log, (log) => (log.match(/-login: Info: Login: /g) ?? []).length)
+      .pipe(Effect.repeat({ until: (count) => count >= admitted, schedule: Schedule.spaced("20 millis"), times: 100 }))
 
     yield* Console.log(`Checking the same ${logins} logins with a pool that keeps no connection idle ...`)
     const beforeUnpooled = yield* accepted(servers)

@@ -32,7 +32,12 @@ layer(DemoServers.layer({ rateLimits: generous }), { timeout: 60_000, excludeTes
       assert.isTrue(result.accepted, result.reply)
       assert.match(result.reply, /^A1 OK .*Logged in/)
       assert.match(result.backend ?? "", /^A2 OK NOOP completed/)
-      const log = yield* Effect.flatMap(DemoServers.DemoServers, (servers) => servers.dovecot.log)
+      // Dovecot's log process writes the line a moment after the client has its answer.
+      const log = yield* Effect.flatMap(DemoServers.DemoServers, (servers) => servers.dovecot.log).pipe(
+        Effect.filterOrFail((log) => log.includes("imap-login: Info: Login: user=<alice>")),
+        Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 100 }),
+        Effect.orElseSucceed(() => "")
+      )
       assert.include(log, "imap-login: Info: Login: user=<alice>")
     }))
 
