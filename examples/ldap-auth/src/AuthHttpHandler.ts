@@ -44,7 +44,9 @@ const digest = (value: string) => Crypto.createHash("sha256").update(value, "utf
 const sameSecret = (given: string | undefined, secret: Redacted.Redacted<string>) =>
   given !== undefined && Crypto.timingSafeEqual(digest(given), digest(Redacted.value(secret)))
 
-export const make = (options: Options): Effect.Effect<AuthHttpHandler["Service"], never, LdapAuth | RateLimiter> =>
+export const make = (
+  options: Options
+): Effect.Effect<Context.Service.Shape<typeof AuthHttpHandler>, never, LdapAuth | RateLimiter> =>
   Effect.gen(function*() {
     const ldap = yield* LdapAuth
     const limiter = yield* RateLimiter

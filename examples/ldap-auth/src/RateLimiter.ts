@@ -1,5 +1,5 @@
 /**
- * Failed-login limits per client IP and per user, checked before any LDAP traffic so that a password-guessing
+ * Failed-login limits per client (IPv4 address or IPv6 /64) and per user, checked before any LDAP traffic so that a password-guessing
  * run costs the directory nothing once it trips. Only failures count: a busy webmail host that logs in many
  * users from one address is never limited by its successes.
  *
@@ -7,6 +7,7 @@
  * collapsed, trimmed), the way LDAP's caseIgnoreMatch compares `uid`, so `Alice`, ` alice ` and `ALICE` share
  * one budget. Fixed windows on the Effect `Clock`, so `TestClock` drives them; memory is bounded by `maxKeys`.
  */
+import * as Net from "node:net"
 import { Clock, Context, Duration, Effect, Layer } from "effect"
 
 export interface Limit {
@@ -42,6 +43,25 @@ export class RateLimiter extends Context.Service<RateLimiter, {
   readonly recordSuccess: (attempt: Attempt) => Effect.Effect<void>
 }>()("effect-connection-pool/examples/RateLimiter") {}
 
+/**
+ * What one client controls: an IPv4 address, or an IPv6 /64 (a single host is commonly handed a whole /64, so
+ * counting single IPv6 addresses would give it 2^64 budgets). IPv4-mapped IPv6 counts as the IPv4 address.
+ */
+export const clientKey = (ip: string): string => {
+  if (Net.isIPv6(ip)) {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+    if (mapped) return mapped[1]!
+    const [head = "", tail = ""] = ip.toLowerCase().split("::")
+    const groups = (part: string) => (part === "" ? [] : part.split(":"))
+    const known = [...groups(head), ...groups(tail)].length
+    const full = ip.includes("::")
+      ? [...groups(head), ...Array<string>(8 - known).fill("0"), ...groups(tail)]
+      : groups(head)
+    return `${full.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`
+  }
+  return ip
+}
+
 /** The form LDAP compares a `uid` in: `canonicalUser(" ALICE ") === canonicalUser("alice")`. */
 export const canonicalUser = (user: string): string => user.normalize("NFKC").toLowerCase().trim().replace(/\s+/gu, " ")
 
@@ -57,7 +77,7 @@ const validate = (name: string, limit: Limit) => {
   return Duration.toMillis(limit.window)
 }
 
-export const make = (options: Options = defaultOptions): Effect.Effect<(typeof RateLimiter)["Service"]> =>
+export const make = (options: Options = defaultOptions): Effect.Effect<Context.Service.Shape<typeof RateLimiter>> =>
   Effect.sync(() => {
     const ipWindow = validate("perIp", options.perIp)
     const userWindow = validate("perUser", options.perUser)
@@ -66,7 +86,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<(typeof R
 
     const keys = (attempt: Attempt) =>
       [
-        { key: `ip ${attempt.clientIp}`, limit: options.perIp.failures, length: ipWindow },
+        { key: `ip ${clientKey(attempt.clientIp)}`, limit: options.perIp.failures, length: ipWindow },
         { key: `user ${canonicalUser(attempt.user)}`, limit: options.perUser.failures, length: userWindow }
       ] as const
 

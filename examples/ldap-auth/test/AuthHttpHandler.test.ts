@@ -188,6 +188,23 @@ describe("AuthHttpHandler", () => {
       assert.isTrue(yield* limiter.allows(from("c")))
     }))
 
+  it.effect("counts an IPv6 client by its /64 and an IPv4-mapped address as the IPv4 address", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(RateLimiter.clientKey("2001:db8:0:1::7"), "2001:db8:0:1::/64")
+      assert.strictEqual(RateLimiter.clientKey("2001:0db8:0000:0001:ffff:0:0:1"), "2001:db8:0:1::/64")
+      assert.strictEqual(RateLimiter.clientKey("::1"), "0:0:0:0::/64")
+      assert.strictEqual(RateLimiter.clientKey("::ffff:192.0.2.1"), "192.0.2.1")
+      assert.strictEqual(RateLimiter.clientKey("192.0.2.1"), "192.0.2.1")
+      const limiter = yield* RateLimiter.make({
+        perIp: { failures: 2, window: "1 minute" },
+        perUser: { failures: 100, window: "1 minute" }
+      })
+      yield* limiter.recordFailure({ clientIp: "2001:db8:0:1::a", user: "a" })
+      yield* limiter.recordFailure({ clientIp: "2001:db8:0:1:ffff::b", user: "b" })
+      assert.isFalse(yield* limiter.allows({ clientIp: "2001:db8:0:1::c", user: "c" }))
+      assert.isTrue(yield* limiter.allows({ clientIp: "2001:db8:0:2::c", user: "c" }))
+    }))
+
   it.effect("lets a right password clear the user's failures but not the address's", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({
