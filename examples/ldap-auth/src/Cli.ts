@@ -3,11 +3,12 @@
  * (read from standard input, never from argv, where `ps` would show it) and exits 0 / 1 / 2 for ok / invalid /
  * temporary, `demo` shows the whole chain working on throwaway servers.
  */
-import { Config, Console, Data, Effect, Layer, Redacted, Runtime } from "effect"
+import { Config, Console, Data, Effect, Layer, Runtime } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as AppConfig from "./AppConfig.ts"
 import * as Demo from "./Demo.ts"
 import * as AuthApp from "./internal/AuthApp.ts"
+import { readPassword } from "./internal/readPassword.ts"
 import * as LdapAuth from "./LdapAuth.ts"
 
 /** A failure already explained to the user on stderr, with the exit code it should cause. */
@@ -43,25 +44,6 @@ const serve = Command.make("serve", {}, () =>
       ).pipe(Layer.provideMerge(AuthApp.layer(config)))
     )
   })).pipe(Command.withDescription("Run the nginx auth_http server, configured from the environment (see README)"))
-
-/** Reads one line (at most 4 KiB) from standard input: the password, without its line ending. */
-const readPassword = Effect.callback<Redacted.Redacted<string>>((resume) => {
-  const chunks: Array<Buffer> = []
-  let size = 0
-  const finish = () => {
-    process.stdin.off("data", onData).off("end", finish).pause()
-    const text = Buffer.concat(chunks).toString("utf8")
-    const end = text.search(/\r?\n/)
-    resume(Effect.succeed(Redacted.make(end >= 0 ? text.slice(0, end) : text)))
-  }
-  const onData = (chunk: Buffer) => {
-    chunks.push(chunk)
-    size += chunk.length
-    if (chunk.includes(0x0a) || size > 4096) finish()
-  }
-  if (process.stdin.isTTY) process.stderr.write("Password: ")
-  process.stdin.on("data", onData).on("end", finish).resume()
-})
 
 const check = Command.make("check", {
   user: Argument.String("user").pipe(Argument.withDescription("The user name, as a mail client would send it"))
