@@ -30,43 +30,41 @@ const loadConfig = Effect.gen(function*() {
   })
 )
 
-const serve = Command.make("serve", {}, () =>
-  Effect.gen(function*() {
-    const config = yield* loadConfig
-    yield* Layer.launch(
-      Layer.effectDiscard(
-        Effect.gen(function*() {
-          const app = yield* AuthApp.AuthApp
-          yield* Effect.logInfo(
-            `auth_http on http://${config.http.host}:${app.authPort}/auth, metrics on http://${config.http.host}:${app.metricsPort}/metrics`
-          )
-        })
-      ).pipe(Layer.provideMerge(AuthApp.layer(config)))
-    )
-  })).pipe(Command.withDescription("Run the nginx auth_http server, configured from the environment (see README)"))
+const serve = Command.make("serve", {}, Effect.fn("Cli.serve")(function*() {
+  const config = yield* loadConfig
+  yield* Layer.launch(
+    Layer.effectDiscard(
+      Effect.gen(function*() {
+        const app = yield* AuthApp.AuthApp
+        yield* Effect.logInfo(
+          `auth_http on http://${config.http.host}:${app.authPort}/auth, metrics on http://${config.http.host}:${app.metricsPort}/metrics`
+        )
+      })
+    ).pipe(Layer.provideMerge(AuthApp.layer(config)))
+  )
+})).pipe(Command.withDescription("Run the nginx auth_http server, configured from the environment (see README)"))
 
 const check = Command.make("check", {
   user: Argument.String("user").pipe(Argument.withDescription("The user name, as a mail client would send it"))
-}, ({ user }) =>
-  Effect.gen(function*() {
-    const config = yield* loadConfig
-    const password = yield* readPassword
-    const result = yield* Effect.gen(function*() {
-      const ldap = yield* LdapAuth.LdapAuth
-      return yield* ldap.authenticate(user, password)
-    }).pipe(Effect.provide(LdapAuth.layer(config.ldap)), Effect.result)
-    if (result._tag === "Success") {
-      yield* Console.log(`ok ${result.success.dn}`)
-      return
-    }
-    const temporary = result.failure.reason === "Temporary"
-    yield* Console.log(temporary ? "temporary" : "invalid")
-    return yield* new CliExit({ code: temporary ? 2 : 1, message: result.failure.message })
-  })).pipe(
-    Command.withDescription(
-      "Check one user's password against LDAP (password from standard input); prints ok / invalid / temporary and exits 0 / 1 / 2"
-    )
+}, Effect.fn("Cli.check")(function*({ user }) {
+  const config = yield* loadConfig
+  const password = yield* readPassword
+  const result = yield* Effect.gen(function*() {
+    const ldap = yield* LdapAuth.LdapAuth
+    return yield* ldap.authenticate(user, password)
+  }).pipe(Effect.provide(LdapAuth.layer(config.ldap)), Effect.result)
+  if (result._tag === "Success") {
+    yield* Console.log(`ok ${result.success.dn}`)
+    return
+  }
+  const temporary = result.failure.reason === "Temporary"
+  yield* Console.log(temporary ? "temporary" : "invalid")
+  return yield* new CliExit({ code: temporary ? 2 : 1, message: result.failure.message })
+})).pipe(
+  Command.withDescription(
+    "Check one user's password against LDAP (password from standard input); prints ok / invalid / temporary and exits 0 / 1 / 2"
   )
+)
 
 const demo = Command.make("demo", {
   keep: Flag.Boolean("keep").pipe(
