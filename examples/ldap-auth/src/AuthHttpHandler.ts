@@ -105,9 +105,10 @@ export const make = (
         return refuse("invalid", "bad_request", fallback)
       }
       const request = decoded.success
+      // A bug must never let anyone in, nor leave nginx without an answer.
       const decision = yield* check(request).pipe(
-        Effect.catchCause((cause) =>
-          Effect.logError("login check failed", Cause.pretty(cause)).pipe(
+        Effect.catchDefect((defect) =>
+          Effect.logError("login check failed", Cause.pretty(Cause.die(defect))).pipe(
             Effect.as(refuse("temporary", "temporary", request))
           )
         )
