@@ -71,7 +71,11 @@ const demo = Command.make("demo", {
     Flag.withDefault(false),
     Flag.withDescription("Leave the servers running after the report and print how to log in by hand")
   )
-}, ({ keep }) => Demo.run({ keep })).pipe(
+}, ({ keep }) =>
+  Demo.run({ keep }).pipe(
+    Effect.catchTag("MissingPackages", (error) =>
+      Console.error(error.message).pipe(Effect.andThen(Effect.fail(new CliExit({ code: 1, message: error.message })))))
+  )).pipe(
   Command.withDescription(
     "Start throwaway slapd, auth server, nginx and Dovecot on loopback ports, log in a few hundred times, report"
   )
