@@ -29,14 +29,22 @@ export const TypeId: unique symbol = Symbol.for("effect-connection-pool/Connecti
 const variance = { _A: (a: any) => a, _E: (e: any) => e }
 
 /** A pooled connection and what the pool knows about it. */
-interface Entry<A> {
+class Entry<A> {
   readonly connection: A
   readonly scope: Scope.Closeable
   readonly createdAt: number
   idleSince: number
   leasedAt: number
-  isIdle: boolean
-  invalidated: boolean
+  isIdle = false
+  invalidated = false
+
+  constructor(connection: A, scope: Scope.Closeable, time: number) {
+    this.connection = connection
+    this.scope = scope
+    this.createdAt = time
+    this.idleSince = time
+    this.leasedAt = time
+  }
 }
 
 /** A waiter is served a connection, or a reserved slot to open one in, or the news that the pool closed. */
@@ -191,13 +199,20 @@ const discardLent = <A>(pool: PoolImpl<A, any>, entry: Entry<A>): Effect.Effect<
   return discard(pool, entry)
 }
 
-/** Ends a lease: reuse the connection if the pool, `recycle` and `invalidate` allow it, else close it. */
-const release = <A>(pool: PoolImpl<A, any>, entry: Entry<A>, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
+/**
+ * Ends a lease: reuse the connection if the pool, `recycle` and `invalidate`
+ * allow it, else close it. `undefined` when there is nothing left to run.
+ */
+const release = <A>(
+  pool: PoolImpl<A, any>,
+  entry: Entry<A>,
+  exit: Exit.Exit<unknown, unknown>
+): Effect.Effect<void> | undefined => {
   const time = now(pool)
-  pool.metrics.record(pool.metrics.useTime, (time - entry.leasedAt) / 1000)
+  pool.metrics.useTime.observe((time - entry.leasedAt) / 1000)
   return !pool.isClosed && !entry.invalidated && time - entry.createdAt < pool.options.maxLifetimeMillis &&
       pool.options.recycle(exit) && giveBack(pool, entry, time)
-    ? Effect.void
+    ? undefined
     : discardLent(pool, entry)
 }
 
@@ -213,7 +228,7 @@ const returnServed = <A>(pool: PoolImpl<A, any>, served: Served<A>): Effect.Effe
 }
 
 const timeoutError = (pool: PoolImpl<any, any>): PoolTimeoutError => {
-  pool.metrics.record(pool.metrics.timeouts, 1)
+  pool.metrics.timeouts++
   return new PoolTimeoutError({ pool: pool.name, timeout: pool.options.acquireTimeout! })
 }
 
@@ -276,20 +291,12 @@ const open = <A, E>(pool: PoolImpl<A, E>, deadline: number): Effect.Effect<Entry
     return Effect.flatMap(Effect.exit(Effect.interruptible(untilDeadline(pool, acquire, deadline))), (exit) => {
       if (Exit.isSuccess(exit) && Option.isSome(exit.value)) {
         const time = now(pool)
-        const entry: Entry<A> = {
-          connection: exit.value.value,
-          scope,
-          createdAt: time,
-          idleSince: time,
-          leasedAt: time,
-          isIdle: false,
-          invalidated: false
-        }
+        const entry = new Entry(exit.value.value, scope, time)
         pool.opening--
         pool.inUse++
         pool.created++
         pool.entries.set(entry.connection, entry)
-        pool.metrics.record(pool.metrics.createTime, (time - start) / 1000)
+        pool.metrics.createTime.observe((time - start) / 1000)
         if (pool.isClosed) {
           return Effect.andThen(discardLent(pool, entry), Effect.fail(new PoolClosedError({ pool: pool.name })))
         }
@@ -348,7 +355,7 @@ const acquireSlow = <A, E>(pool: PoolImpl<A, E>, first: Entry<A> | undefined): E
       Effect.sync(() => {
         const time = now(pool)
         entry.leasedAt = time
-        pool.metrics.record(pool.metrics.waitTime, (time - start) / 1000)
+        pool.metrics.waitTime.observe((time - start) / 1000)
         return entry
       })
     const checkThenLend = (entry: Entry<A>): Effect.Effect<Entry<A>, E | PoolError> =>
@@ -371,38 +378,69 @@ const acquireSlow = <A, E>(pool: PoolImpl<A, E>, first: Entry<A> | undefined): E
     return first === undefined ? next : checkThenLend(first)
   })
 
-/** Takes a lease: the fast path lends the next idle connection when nobody waits and it needs no check. */
-const acquireLease = <A, E>(pool: PoolImpl<A, E>): Effect.Effect<Entry<A>, E | PoolError> =>
-  Effect.suspend(() => {
-    if (pool.isClosed || pool.waiters.size > 0) return acquireSlow(pool, undefined)
-    const entry = takeIdle(pool)
-    if (entry === undefined) return acquireSlow(pool, undefined)
-    const time = now(pool)
-    if (pool.checksIdle && (isExpired(pool, entry, time) || needsValidation(pool, entry, time))) {
-      return acquireSlow(pool, entry)
-    }
-    entry.leasedAt = time
-    pool.metrics.record(pool.metrics.waitTime, 0)
-    return Effect.succeed(entry)
-  })
+/**
+ * Lends a connection. The fast path runs synchronously and returns the entry:
+ * the next idle connection, when nobody waits and it needs no check. Anything
+ * else returns the slow path's effect.
+ */
+const lend = <A, E>(pool: PoolImpl<A, E>): Entry<A> | Effect.Effect<Entry<A>, E | PoolError> => {
+  if (pool.isClosed || pool.waiters.size > 0) return acquireSlow(pool, undefined)
+  const entry = takeIdle(pool)
+  if (entry === undefined) return acquireSlow(pool, undefined)
+  const time = now(pool)
+  if (pool.checksIdle && (isExpired(pool, entry, time) || needsValidation(pool, entry, time))) {
+    return acquireSlow(pool, entry)
+  }
+  entry.leasedAt = time
+  pool.metrics.waitTime.observe(0)
+  return entry
+}
 
 /** @internal */
 export const get = <A, E>(pool: PoolImpl<A, E>): Effect.Effect<A, E | PoolError, Scope.Scope> =>
   Effect.map(
-    Effect.acquireRelease(acquireLease(pool), (entry, exit) => release(pool, entry, exit)),
+    Effect.acquireRelease(
+      Effect.suspend(() => {
+        const lent = lend(pool)
+        return lent instanceof Entry ? Effect.succeed(lent) : lent
+      }),
+      (entry, exit) => release(pool, entry, exit) ?? Effect.void
+    ),
     (entry) => entry.connection
   )
 
-/** @internal */
+/** Runs `f` on a lent connection and ends the lease with `f`'s exit. Call in an uninterruptible region. */
+const useEntry = <A, B, E2, R2>(
+  pool: PoolImpl<A, any>,
+  entry: Entry<A>,
+  f: (connection: A) => Effect.Effect<B, E2, R2>,
+  restore: <X, EX, RX>(effect: Effect.Effect<X, EX, RX>) => Effect.Effect<X, EX, RX>
+): Effect.Effect<B, E2, R2> => {
+  let body: Effect.Effect<B, E2, R2>
+  try {
+    body = f(entry.connection)
+  } catch (defect) {
+    body = Effect.die(defect)
+  }
+  return Effect.onExitPrimitive(restore(body), (exit) => release(pool, entry, exit), true)
+}
+
+/**
+ * `Effect.scoped(get + f)` without the scope: the lease's release is attached
+ * to `f`'s exit in the same uninterruptible step that lends the connection.
+ *
+ * @internal
+ */
 export const use = <A, E, B, E2, R2>(
   pool: PoolImpl<A, E>,
   f: (connection: A) => Effect.Effect<B, E2, R2>
 ): Effect.Effect<B, E | E2 | PoolError, R2> =>
-  Effect.acquireUseRelease(
-    acquireLease(pool),
-    (entry) => f(entry.connection),
-    (entry, exit) => release(pool, entry, exit)
-  )
+  Effect.uninterruptibleMask((restore) => {
+    const lent = lend(pool)
+    return lent instanceof Entry
+      ? useEntry(pool, lent, f, restore)
+      : Effect.flatMap(lent, (entry) => useEntry(pool, entry, f, restore))
+  })
 
 /** @internal */
 export const invalidate = <A, E>(pool: PoolImpl<A, E>, connection: A): Effect.Effect<void> =>
