@@ -79,6 +79,7 @@ export class PoolImpl<A, E> implements ConnectionPool<A, E> {
   readonly acquireContext: Context.Context<never>
   readonly clock: Clock
   readonly metrics: PoolMetrics
+  readonly waitSpan: { readonly attributes: Record<string, string> }
 
   constructor(options: Resolved<A, E, any>, acquireContext: Context.Context<never>, clock: Clock) {
     this.options = options
@@ -86,6 +87,7 @@ export class PoolImpl<A, E> implements ConnectionPool<A, E> {
     this.clock = clock
     this.checksIdle = options.validate !== undefined || Number.isFinite(options.idleTimeoutMillis) ||
       Number.isFinite(options.maxLifetimeMillis)
+    this.waitSpan = { attributes: { "db.client.connection.pool.name": options.name } }
     this.metrics = new PoolMetrics(acquireContext, options.name, {
       idle: () => this.idle.length,
       used: () => this.inUse,
@@ -259,9 +261,11 @@ const waitTurn = <A, E>(
     }
     const waiter: Waiter<A> = { prev: undefined, next: undefined, linked: false, served: undefined, wake: undefined }
     pool.waiters.push(waiter)
-    const wait = untilDeadline(pool, awaitServed(waiter), deadline).pipe(
-      Effect.withSpan("ConnectionPool.wait", { attributes: { "db.client.connection.pool.name": pool.name } })
-    )
+    // A standalone span: nothing runs inside the wait, so it need not become the parent span.
+    const wait = Effect.useSpan("ConnectionPool.wait", pool.waitSpan, () =>
+      deadline === Infinity
+        ? awaitServed(waiter)
+        : Effect.timeoutOption(awaitServed(waiter), Duration.millis(Math.max(0, deadline - now(pool)))))
     return Effect.flatMap(Effect.exit(Effect.interruptible(wait)), (exit): Effect.Effect<Entry<A> | typeof Permit, PoolError> => {
       pool.waiters.remove(waiter)
       const served = waiter.served
@@ -351,15 +355,14 @@ const acquireSlow = <A, E>(pool: PoolImpl<A, E>, first: Entry<A> | undefined): E
     const start = now(pool)
     const timeout = pool.options.acquireTimeout
     const deadline = timeout === undefined ? Infinity : start + Duration.toMillis(timeout)
-    const lend = (entry: Entry<A>): Effect.Effect<Entry<A>> =>
-      Effect.sync(() => {
-        const time = now(pool)
-        entry.leasedAt = time
-        pool.metrics.waitTime.observe((time - start) / 1000)
-        return entry
-      })
+    const lend = (entry: Entry<A>): Effect.Effect<Entry<A>> => {
+      const time = now(pool)
+      entry.leasedAt = time
+      pool.metrics.waitTime.observe((time - start) / 1000)
+      return Effect.succeed(entry)
+    }
     const checkThenLend = (entry: Entry<A>): Effect.Effect<Entry<A>, E | PoolError> =>
-      Effect.flatMap(check(pool, entry, deadline), (ok) => ok ? lend(entry) : next)
+      pool.checksIdle ? Effect.flatMap(check(pool, entry, deadline), (ok) => ok ? lend(entry) : next) : lend(entry)
     const next: Effect.Effect<Entry<A>, E | PoolError> = Effect.suspend(() => {
       if (pool.isClosed) return Effect.fail(new PoolClosedError({ pool: pool.name }))
       if (pool.waiters.size === 0) {
