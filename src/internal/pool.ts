@@ -37,13 +37,16 @@ class Entry<A> {
   leasedAt: number
   isIdle = false
   invalidated = false
+  /** Ends the current lease; made once per connection so a borrow allocates no closure for it. */
+  readonly release: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void> | undefined
 
-  constructor(connection: A, scope: Scope.Closeable, time: number) {
+  constructor(pool: PoolImpl<A, any>, connection: A, scope: Scope.Closeable, time: number) {
     this.connection = connection
     this.scope = scope
     this.createdAt = time
     this.idleSince = time
     this.leasedAt = time
+    this.release = (exit) => release(pool, this, exit)
   }
 }
 
@@ -295,7 +298,7 @@ const open = <A, E>(pool: PoolImpl<A, E>, deadline: number): Effect.Effect<Entry
     return Effect.flatMap(Effect.exit(Effect.interruptible(untilDeadline(pool, acquire, deadline))), (exit) => {
       if (Exit.isSuccess(exit) && Option.isSome(exit.value)) {
         const time = now(pool)
-        const entry = new Entry(exit.value.value, scope, time)
+        const entry = new Entry(pool, exit.value.value, scope, time)
         pool.opening--
         pool.inUse++
         pool.created++
@@ -407,14 +410,13 @@ export const get = <A, E>(pool: PoolImpl<A, E>): Effect.Effect<A, E | PoolError,
         const lent = lend(pool)
         return lent instanceof Entry ? Effect.succeed(lent) : lent
       }),
-      (entry, exit) => release(pool, entry, exit) ?? Effect.void
+      (entry, exit) => entry.release(exit) ?? Effect.void
     ),
     (entry) => entry.connection
   )
 
 /** Runs `f` on a lent connection and ends the lease with `f`'s exit. Call in an uninterruptible region. */
 const useEntry = <A, B, E2, R2>(
-  pool: PoolImpl<A, any>,
   entry: Entry<A>,
   f: (connection: A) => Effect.Effect<B, E2, R2>,
   restore: <X, EX, RX>(effect: Effect.Effect<X, EX, RX>) => Effect.Effect<X, EX, RX>
@@ -425,7 +427,7 @@ const useEntry = <A, B, E2, R2>(
   } catch (defect) {
     body = Effect.die(defect)
   }
-  return Effect.onExitPrimitive(restore(body), (exit) => release(pool, entry, exit), true)
+  return Effect.onExitPrimitive(restore(body), entry.release, true)
 }
 
 /**
@@ -441,8 +443,8 @@ export const use = <A, E, B, E2, R2>(
   Effect.uninterruptibleMask((restore) => {
     const lent = lend(pool)
     return lent instanceof Entry
-      ? useEntry(pool, lent, f, restore)
-      : Effect.flatMap(lent, (entry) => useEntry(pool, entry, f, restore))
+      ? useEntry(lent, f, restore)
+      : Effect.flatMap(lent, (entry) => useEntry(entry, f, restore))
   })
 
 /** @internal */
