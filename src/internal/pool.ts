@@ -16,6 +16,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import { pipeArguments } from "effect/Pipeable"
 import * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
 import type { ConnectionPool, Options, Stats } from "../ConnectionPool.ts"
 import { Deque } from "./deque.ts"
 import { PoolClosedError, PoolExhaustedError, PoolTimeoutError } from "./errors.ts"
@@ -57,7 +58,7 @@ type Served<A> = Entry<A> | typeof Permit | typeof Closed
 
 interface Waiter<A> extends Node<Waiter<A>> {
   served: Served<A> | undefined
-  wake: (() => void) | undefined
+  wake: ((effect: Effect.Effect<void>) => void) | undefined
 }
 
 /** @internal */
@@ -130,7 +131,7 @@ const needsValidation = (pool: PoolImpl<any, any>, entry: Entry<unknown>, time: 
 
 const serve = <A>(waiter: Waiter<A>, served: Served<A>): void => {
   waiter.served = served
-  waiter.wake?.()
+  waiter.wake?.(Effect.void)
 }
 
 /**
@@ -250,39 +251,45 @@ const untilDeadline = <X, EX>(
 const awaitServed = <A>(waiter: Waiter<A>): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
     if (waiter.served !== undefined) return resume(Effect.void)
-    waiter.wake = () => resume(Effect.void)
+    waiter.wake = resume
   })
 
-/** Queues the borrower and waits, interruptibly, until it is served or its deadline passes. */
+/**
+ * Queues the borrower and waits, interruptibly, until it is served or its
+ * deadline passes. Call it when the wait is to start: it queues at once.
+ */
 const waitTurn = <A, E>(
   pool: PoolImpl<A, E>,
   deadline: number
-): Effect.Effect<Entry<A> | typeof Permit, PoolError> =>
-  Effect.suspend(() => {
-    if (pool.waiters.size >= pool.options.maxWaiting) {
-      return Effect.fail(new PoolExhaustedError({ pool: pool.name, waiting: pool.waiters.size }))
+): Effect.Effect<Entry<A> | typeof Permit, PoolError> => {
+  if (pool.waiters.size >= pool.options.maxWaiting) {
+    return Effect.fail(new PoolExhaustedError({ pool: pool.name, waiting: pool.waiters.size }))
+  }
+  const waiter: Waiter<A> = { prev: undefined, next: undefined, linked: false, served: undefined, wake: undefined }
+  pool.waiters.push(waiter)
+  const turn = deadline === Infinity
+    ? awaitServed(waiter)
+    : Effect.timeoutOption(awaitServed(waiter), Duration.millis(Math.max(0, deadline - now(pool))))
+  // A standalone span, as nothing runs inside the wait; skipped when the spans would go nowhere,
+  // since a span costs more than the rest of the wait.
+  const wait = Effect.flatMap(
+    Effect.tracer,
+    (tracer) => tracer === Tracer.nativeTracer ? turn : Effect.useSpan("ConnectionPool.wait", pool.waitSpan, () => turn)
+  )
+  return Effect.flatMap(Effect.exit(Effect.interruptible(wait)), (exit): Effect.Effect<Entry<A> | typeof Permit, PoolError> => {
+    pool.waiters.remove(waiter)
+    const served = waiter.served
+    if (Exit.isFailure(exit)) {
+      // Serving resumes the waiter at once today, so it unlinks before an interruption can land;
+      // a runtime that defers the resumption would leave it served here, so hand that back.
+      const interrupted = Effect.failCause(exit.cause)
+      return served === undefined ? interrupted : Effect.andThen(returnServed(pool, served), interrupted)
     }
-    const waiter: Waiter<A> = { prev: undefined, next: undefined, linked: false, served: undefined, wake: undefined }
-    pool.waiters.push(waiter)
-    // A standalone span: nothing runs inside the wait, so it need not become the parent span.
-    const wait = Effect.useSpan("ConnectionPool.wait", pool.waitSpan, () =>
-      deadline === Infinity
-        ? awaitServed(waiter)
-        : Effect.timeoutOption(awaitServed(waiter), Duration.millis(Math.max(0, deadline - now(pool)))))
-    return Effect.flatMap(Effect.exit(Effect.interruptible(wait)), (exit): Effect.Effect<Entry<A> | typeof Permit, PoolError> => {
-      pool.waiters.remove(waiter)
-      const served = waiter.served
-      if (Exit.isFailure(exit)) {
-        // Serving resumes the waiter at once today, so it unlinks before an interruption can land;
-        // a runtime that defers the resumption would leave it served here, so hand that back.
-        const interrupted = Effect.failCause(exit.cause)
-        return served === undefined ? interrupted : Effect.andThen(returnServed(pool, served), interrupted)
-      }
-      if (served === undefined) return Effect.fail(timeoutError(pool))
-      if (served === Closed) return Effect.fail(new PoolClosedError({ pool: pool.name }))
-      return Effect.succeed(served)
-    })
+    if (served === undefined) return Effect.fail(timeoutError(pool))
+    if (served === Closed) return Effect.fail(new PoolClosedError({ pool: pool.name }))
+    return Effect.succeed(served)
   })
+}
 
 type PoolError = PoolTimeoutError | PoolExhaustedError | PoolClosedError
 
@@ -349,39 +356,61 @@ const check = <A, E>(pool: PoolImpl<A, E>, entry: Entry<A>, deadline: number): E
     })
   })
 
-/**
- * The slow path of a borrow: check `first` if the fast path took one, else
- * take an idle connection, open one in free capacity, or queue.
- */
+/** What the slow path of one borrow carries from step to step. */
+interface Borrow<A, E> {
+  readonly pool: PoolImpl<A, E>
+  readonly start: number
+  readonly deadline: number
+}
+
+/** Hands `entry` to the borrower, recording how long it waited. */
+const lendNow = <A>(borrow: Borrow<A, any>, entry: Entry<A>): Effect.Effect<Entry<A>> => {
+  const time = now(borrow.pool)
+  entry.leasedAt = time
+  borrow.pool.metrics.waitTime.observe((time - borrow.start) / 1000)
+  return Effect.succeed(entry)
+}
+
+const checkThenLend = <A, E>(borrow: Borrow<A, E>, entry: Entry<A>): Effect.Effect<Entry<A>, E | PoolError> =>
+  borrow.pool.checksIdle
+    ? Effect.flatMap(
+      check(borrow.pool, entry, borrow.deadline),
+      (ok) => ok ? lendNow(borrow, entry) : Effect.suspend(() => step(borrow))
+    )
+    : lendNow(borrow, entry)
+
+const openThenLend = <A, E>(borrow: Borrow<A, E>): Effect.Effect<Entry<A>, E | PoolError> =>
+  Effect.flatMap(open(borrow.pool, borrow.deadline), (entry) => lendNow(borrow, entry))
+
+/** One attempt: take an idle connection, open one in free capacity, or queue. Call it when it is to run. */
+const step = <A, E>(borrow: Borrow<A, E>): Effect.Effect<Entry<A>, E | PoolError> => {
+  const pool = borrow.pool
+  if (pool.isClosed) return Effect.fail(new PoolClosedError({ pool: pool.name }))
+  if (pool.waiters.size === 0) {
+    const entry = takeIdle(pool)
+    if (entry !== undefined) return checkThenLend(borrow, entry)
+    if (hasCapacity(pool)) {
+      pool.opening++
+      return openThenLend(borrow)
+    }
+  }
+  return Effect.flatMap(
+    waitTurn(pool, borrow.deadline),
+    (served) => served === Permit ? openThenLend(borrow) : checkThenLend(borrow, served)
+  )
+}
+
+/** The slow path of a borrow: check `first` if the fast path took one, else `step`. */
 const acquireSlow = <A, E>(pool: PoolImpl<A, E>, first: Entry<A> | undefined): Effect.Effect<Entry<A>, E | PoolError> =>
   Effect.suspend(() => {
     const start = now(pool)
     const timeout = pool.options.acquireTimeout
-    const deadline = timeout === undefined ? Infinity : start + Duration.toMillis(timeout)
-    const lend = (entry: Entry<A>): Effect.Effect<Entry<A>> => {
-      const time = now(pool)
-      entry.leasedAt = time
-      pool.metrics.waitTime.observe((time - start) / 1000)
-      return Effect.succeed(entry)
+    const borrow: Borrow<A, E> = {
+      pool,
+      start,
+      deadline: timeout === undefined ? Infinity : start + Duration.toMillis(timeout)
     }
-    const checkThenLend = (entry: Entry<A>): Effect.Effect<Entry<A>, E | PoolError> =>
-      pool.checksIdle ? Effect.flatMap(check(pool, entry, deadline), (ok) => ok ? lend(entry) : next) : lend(entry)
-    const next: Effect.Effect<Entry<A>, E | PoolError> = Effect.suspend(() => {
-      if (pool.isClosed) return Effect.fail(new PoolClosedError({ pool: pool.name }))
-      if (pool.waiters.size === 0) {
-        const entry = takeIdle(pool)
-        if (entry !== undefined) return checkThenLend(entry)
-        if (hasCapacity(pool)) {
-          pool.opening++
-          return Effect.flatMap(open(pool, deadline), lend)
-        }
-      }
-      return Effect.flatMap(
-        waitTurn(pool, deadline),
-        (served) => served === Permit ? Effect.flatMap(open(pool, deadline), lend) : checkThenLend(served)
-      )
-    })
-    return first === undefined ? next : checkThenLend(first)
+    return first === undefined ? step(borrow) : checkThenLend(borrow, first)
   })
 
 /**
