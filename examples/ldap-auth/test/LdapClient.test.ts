@@ -1,5 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Exit, Redacted, Scope } from "effect"
+import { Effect, Exit, Redacted, Schedule, Scope } from "effect"
 import * as LdapClient from "../src/LdapClient.ts"
 import * as LdapError from "../src/LdapError.ts"
 import * as Slapd from "./fixtures/Slapd.ts"
@@ -64,12 +64,20 @@ describe("LdapClient", () => {
       Effect.gen(function*() {
         const slapd = yield* Slapd.Slapd
         const connection = yield* LdapClient.connect(options(slapd))
-        const before = (yield* slapd.log).split("BIND").length
+        const whoAmIs = (log: string) => [...log.matchAll(/conn=\d+ op=(\d+) WHOAMI/g)].map((m) => m[1])
+        const before = whoAmIs(yield* slapd.log).length
         for (const [dn, password] of [[slapd.users.alice.dn, ""], ["EXTERNAL", "alice-pw"], ["plain", "x"]] as const) {
           const error = failure(yield* Effect.exit(LdapClient.bind(connection, dn, Redacted.make(password))))
           assert.strictEqual(error.reason, "UnsafeRequest")
         }
-        assert.strictEqual((yield* slapd.log).split("BIND").length, before)
+        // Operations are numbered per connection from 0: a WhoAmI logged as op=0 is the first the server saw.
+        assert.strictEqual(yield* LdapClient.whoAmI(connection), "")
+        const logged = yield* slapd.log.pipe(
+          Effect.map(whoAmIs),
+          Effect.filterOrFail((ops) => ops.length > before, () => "WhoAmI not logged yet"),
+          Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 50 })
+        )
+        assert.strictEqual(logged[before], "0")
       }))
 
     it.effect("closing the scope closes the connection on the server's side", () =>
