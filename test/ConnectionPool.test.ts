@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Config, ConfigProvider, Context, Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { Cause, Config, ConfigProvider, Context, Effect, Exit, Fiber, Layer, Logger, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as ConnectionPool from "../src/ConnectionPool.ts"
 import * as Connections from "./utils/Connections.ts"
@@ -298,17 +298,26 @@ describe("ConnectionPool", () => {
         invariant(yield* ConnectionPool.stats(pool))
       }))
 
-    it.effect("a failing close is logged, never reaches a borrower and never wedges the pool", () =>
-      Effect.gen(function*() {
+    it.effect("a failing close is logged, never reaches a borrower and never wedges the pool", () => {
+      const lines: Array<string> = []
+      const capture = Logger.map(Logger.formatLogFmt, (line) => {
+        lines.push(line)
+      })
+      return Effect.gen(function*() {
         const conns = Connections.make()
         conns.closeDefect = "close failed"
-        const pool = yield* ConnectionPool.make({ acquire: conns.acquire, maxIdle: 0, maxSize: 1 })
+        const pool = yield* ConnectionPool.make({ acquire: conns.acquire, maxIdle: 0, maxSize: 1, name: "flaky" })
         for (let i = 0; i < 3; i++) {
           assert.strictEqual(yield* ConnectionPool.use(pool, Effect.succeed), i + 1)
         }
         const stats = yield* ConnectionPool.stats(pool)
         assert.deepStrictEqual(stats, { idle: 0, inUse: 0, opening: 0, waiting: 0, total: 0, created: 3, closed: 3 })
-      }))
+        const logged = lines.filter((line) => line.includes("closing a connection failed"))
+        assert.strictEqual(logged.length, 3)
+        assert.include(logged[0], "pool=flaky")
+        assert.include(logged[0], "close failed")
+      }).pipe(Effect.provide(Logger.layer([capture])))
+    })
   })
 
   describe("options", () => {
