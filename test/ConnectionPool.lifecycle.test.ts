@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scope } from "effect"
+import { Effect, Exit, Fiber, Logger, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as ConnectionPool from "../src/ConnectionPool.ts"
 import * as Connections from "./utils/Connections.ts"
@@ -29,28 +29,52 @@ describe("ConnectionPool lifecycle", () => {
         assert.strictEqual((yield* ConnectionPool.stats(pool)).idle, 1)
       }))
 
-    it.effect("includes the opening: a hanging open times out and its half-open connection is closed", () =>
+    it.effect("includes the opening, even of an acquire that cannot be interrupted; the late connection is kept", () =>
       Effect.gen(function*() {
-        let halfOpenClosed = 0
-        const acquire = Effect.acquireRelease(Effect.void, () => Effect.sync(() => halfOpenClosed++)).pipe(
-          Effect.andThen(Effect.never)
-        )
+        const conns = Connections.make()
+        const acquire = Effect.uninterruptible(Effect.andThen(Effect.sleep("10 seconds"), conns.acquire))
         const pool = yield* ConnectionPool.make({ acquire, maxIdle: 1, acquireTimeout: "1 second" })
         const borrower = yield* ConnectionPool.use(pool, Effect.succeed).pipe(Effect.flip, Effect.forkChild)
         yield* settle
         yield* TestClock.adjust("1 second")
         const error = yield* Fiber.join(borrower)
-        assert.strictEqual(error._tag, "PoolTimeoutError")
-        assert.strictEqual(halfOpenClosed, 1)
-        assert.deepStrictEqual(yield* ConnectionPool.stats(pool), {
-          idle: 0,
-          inUse: 0,
-          opening: 0,
-          waiting: 0,
-          total: 0,
-          created: 0,
-          closed: 0
+        assert.strictEqual(typeof error === "object" && error._tag, "PoolTimeoutError")
+        assert.strictEqual((yield* ConnectionPool.stats(pool)).opening, 1)
+        yield* TestClock.adjust("9 seconds")
+        assert.strictEqual((yield* ConnectionPool.stats(pool)).idle, 1)
+        assert.strictEqual(yield* ConnectionPool.use(pool, Effect.succeed), 1)
+        assert.strictEqual(conns.opened, 1)
+      }))
+
+    it.effect("a failed open whose borrower timed out is logged, not lost", () =>
+      Effect.gen(function*() {
+        const conns = Connections.make()
+        conns.failures.push("refused")
+        const lines: Array<string> = []
+        const capture = Logger.map(Logger.formatLogFmt, (line) => {
+          lines.push(line)
         })
+        yield* Effect.gen(function*() {
+          const pool = yield* ConnectionPool.make({
+            acquire: Effect.andThen(Effect.sleep("2 seconds"), conns.acquire),
+            maxIdle: 1,
+            acquireTimeout: "1 second"
+          })
+          const borrower = yield* ConnectionPool.use(pool, Effect.succeed).pipe(Effect.flip, Effect.forkChild)
+          yield* settle
+          yield* TestClock.adjust("2 seconds")
+          yield* Fiber.join(borrower)
+          assert.deepStrictEqual(yield* ConnectionPool.stats(pool), {
+            idle: 0,
+            inUse: 0,
+            opening: 0,
+            waiting: 0,
+            total: 0,
+            created: 0,
+            closed: 0
+          })
+        }).pipe(Effect.provide(Logger.layer([capture])))
+        assert.isTrue(lines.some((line) => line.includes("opening a connection failed") && line.includes("refused")))
       }))
   })
 

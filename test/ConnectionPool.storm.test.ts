@@ -28,8 +28,14 @@ describe("ConnectionPool storm", () => {
         const leased = new Set<number>()
         const outcomes = { success: 0, failure: 0, defect: 0, interrupted: 0, timedOut: 0, openFailed: 0 }
         const scope = yield* Scope.make()
+        // Opening takes 0 to 2 ms, and half the time cannot be interrupted, so borrowers leave while it runs.
+        const acquire = Effect.suspend(() => {
+          const millis = Math.floor(next() * 3)
+          const opening = millis === 0 ? conns.acquire : Effect.andThen(Effect.sleep(millis), conns.acquire)
+          return next() < 0.5 ? Effect.uninterruptible(opening) : opening
+        })
         const pool = yield* ConnectionPool.make({
-          acquire: conns.acquire,
+          acquire,
           maxIdle: MAX_IDLE,
           maxSize: MAX_SIZE,
           acquireTimeout: "5 millis",

@@ -13,6 +13,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { pipeArguments } from "effect/Pipeable"
 import * as Scope from "effect/Scope"
@@ -66,6 +67,8 @@ export class PoolImpl<A, E> implements ConnectionPool<A, E> {
   readonly [TypeId] = variance
   readonly idle = new Deque<Entry<A>>()
   readonly waiters = new WaitList<Waiter<A>>()
+  /** Connections being opened, for shutdown to interrupt. */
+  readonly openings = new Set<Opening<A, E>>()
   /** Every open connection, for `invalidate`. */
   readonly entries = new Map<A, Entry<A>>()
   inUse = 0
@@ -293,43 +296,116 @@ const waitTurn = <A, E>(
 
 type PoolError = PoolTimeoutError | PoolExhaustedError | PoolClosedError
 
-/** Opens a connection in a slot already reserved (`opening` counted), in its own scope. */
-const open = <A, E>(pool: PoolImpl<A, E>, deadline: number): Effect.Effect<Entry<A>, E | PoolError> =>
-  Effect.suspend(() => {
+/** A connection being opened in the background for one borrower, who may stop waiting for it. */
+interface Opening<A, E> {
+  fiber: Fiber.Fiber<void> | undefined
+  entry: Entry<A> | undefined
+  failure: Cause.Cause<E> | undefined
+  done: boolean
+  /** The borrower stopped waiting (timeout, interruption): the connection goes to the pool instead. */
+  orphaned: boolean
+  wake: ((effect: Effect.Effect<void>) => void) | undefined
+}
+
+const finish = (pool: PoolImpl<any, any>, opening: Opening<any, any>): void => {
+  opening.done = true
+  pool.openings.delete(opening)
+  opening.wake?.(Effect.void)
+}
+
+/**
+ * Runs `acquire` in the connection's own scope. A connection whose borrower
+ * left is given to the pool; a failure whose borrower left is logged.
+ */
+const openInBackground = <A, E>(pool: PoolImpl<A, E>, opening: Opening<A, E>): Effect.Effect<void> =>
+  // Only the acquire may be interrupted (by shutdown); the bookkeeping after it must run.
+  Effect.uninterruptibleMask((restore) => {
     const scope = Scope.makeUnsafe()
     const start = now(pool)
     const acquire = Effect.provideContext(
       pool.options.acquire,
       Context.add(pool.acquireContext, Scope.Scope, scope)
     ) as Effect.Effect<A, E>
-    return Effect.flatMap(Effect.exit(Effect.interruptible(untilDeadline(pool, acquire, deadline))), (exit) => {
-      if (Exit.isSuccess(exit) && Option.isSome(exit.value)) {
+    return Effect.flatMap(Effect.exit(restore(acquire)), (exit): Effect.Effect<void> => {
+      if (Exit.isSuccess(exit)) {
         const time = now(pool)
-        const entry = new Entry(pool, exit.value.value, scope, time)
+        const entry = new Entry(pool, exit.value, scope, time)
         pool.opening--
         pool.inUse++
         pool.created++
         pool.entries.set(entry.connection, entry)
         pool.metrics.createTime.observe((time - start) / 1000)
-        if (pool.isClosed) {
-          return Effect.andThen(discardLent(pool, entry), Effect.fail(new PoolClosedError({ pool: pool.name })))
+        if (!pool.isClosed && !opening.orphaned) {
+          opening.entry = entry
+          finish(pool, opening)
+          return Effect.void
         }
-        return Effect.succeed(entry)
+        const kept = !pool.isClosed && giveBack(pool, entry, time)
+        return Effect.ensuring(kept ? Effect.void : discardLent(pool, entry), Effect.sync(() => finish(pool, opening)))
       }
-      const failure: Effect.Effect<never, E | PoolError> = Exit.isSuccess(exit)
-        ? Effect.fail(timeoutError(pool))
-        : Effect.failCause(exit.cause)
-      return Effect.andThen(
-        Effect.ensuring(
-          closeScope(pool, scope),
-          Effect.sync(() => {
-            pool.opening--
-            dispatch(pool)
-          })
-        ),
-        failure
+      const failed = opening.orphaned && !pool.isClosed
+        ? Effect.logWarning("ConnectionPool: opening a connection failed", exit.cause).pipe(
+          Effect.annotateLogs("pool", pool.name)
+        )
+        : Effect.void
+      return Effect.ensuring(
+        Effect.andThen(closeScope(pool, scope), failed),
+        Effect.sync(() => {
+          pool.opening--
+          opening.failure = exit.cause
+          dispatch(pool)
+          finish(pool, opening)
+        })
       )
     })
+  })
+
+const awaitOpened = (opening: Opening<any, any>): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (opening.done) return resume(Effect.void)
+    opening.wake = resume
+  })
+
+/**
+ * Opens a connection in a slot already reserved (`opening` counted) and lends
+ * it. The opening runs in a fiber of its own, so that an acquire that cannot
+ * be interrupted (the acquire of `Effect.acquireRelease` cannot) still lets the
+ * borrower time out or be interrupted; the connection then goes to the pool.
+ */
+const open = <A, E>(pool: PoolImpl<A, E>, deadline: number): Effect.Effect<Entry<A>, E | PoolError> =>
+  Effect.suspend(() => {
+    const opening: Opening<A, E> = {
+      fiber: undefined,
+      entry: undefined,
+      failure: undefined,
+      done: false,
+      orphaned: false,
+      wake: undefined
+    }
+    pool.openings.add(opening)
+    return Effect.forkDetach(openInBackground(pool, opening), { startImmediately: true }).pipe(
+      Effect.flatMap((fiber) => {
+        opening.fiber = fiber
+        return Effect.exit(Effect.interruptible(untilDeadline(pool, awaitOpened(opening), deadline)))
+      }),
+      Effect.flatMap((exit): Effect.Effect<Entry<A>, E | PoolError> => {
+        const entry = opening.entry
+        if (entry !== undefined) {
+          return Exit.isSuccess(exit)
+            ? Effect.succeed(entry)
+            : Effect.andThen(returnServed(pool, entry), Effect.failCause(exit.cause))
+        }
+        if (opening.failure !== undefined) {
+          // Only shutdown interrupts an opening.
+          return Cause.hasInterruptsOnly(opening.failure)
+            ? Effect.fail(new PoolClosedError({ pool: pool.name }))
+            : Effect.failCause(opening.failure)
+        }
+        if (opening.done) return Effect.fail(new PoolClosedError({ pool: pool.name }))
+        opening.orphaned = true
+        return Exit.isSuccess(exit) ? Effect.fail(timeoutError(pool)) : Effect.failCause(exit.cause)
+      })
+    )
   })
 
 /**
@@ -534,9 +610,11 @@ const refill = <A, E>(pool: PoolImpl<A, E>): Effect.Effect<void> =>
     return open(pool, Infinity).pipe(
       Effect.flatMap((entry) => giveBack(pool, entry, now(pool)) ? refill(pool) : discardLent(pool, entry)),
       Effect.catchCause((cause) =>
-        Effect.logWarning("ConnectionPool: opening an idle connection failed", cause).pipe(
-          Effect.annotateLogs("pool", pool.name)
-        )
+        Cause.hasInterruptsOnly(cause)
+          ? Effect.void
+          : Effect.logWarning("ConnectionPool: opening an idle connection failed", cause).pipe(
+            Effect.annotateLogs("pool", pool.name)
+          )
       )
     )
   })
@@ -556,8 +634,12 @@ const shutdown = <A>(pool: PoolImpl<A, any>): Effect.Effect<void> =>
       idle.push(entry)
     }
     dispatch(pool)
+    const openings = Array.from(pool.openings, (opening) => opening.fiber!)
     return Effect.andThen(
-      Effect.forEach(idle, (entry) => discard(pool, entry), { concurrency: "unbounded", discard: true }),
+      Effect.all([
+        Effect.forEach(idle, (entry) => discard(pool, entry), { concurrency: "unbounded", discard: true }),
+        Fiber.interruptAll(openings)
+      ], { concurrency: "unbounded", discard: true }),
       Deferred.await(pool.drained)
     )
   })
@@ -573,7 +655,8 @@ export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<Connecti
     const upkeep = Number.isFinite(resolved.idleTimeoutMillis) || Number.isFinite(resolved.maxLifetimeMillis) ||
       resolved.minIdle > 0
     if (upkeep) {
-      yield* Effect.andThen(retireIdle(pool), refill(pool)).pipe(
+      // Each round's bookkeeping is uninterruptible; shutdown interrupts the upkeep while it sleeps or waits.
+      yield* Effect.uninterruptible(Effect.andThen(retireIdle(pool), refill(pool))).pipe(
         Effect.andThen(Effect.sleep(resolved.housekeepingInterval)),
         Effect.forever,
         Effect.forkScoped
