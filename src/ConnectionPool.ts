@@ -74,7 +74,11 @@ export interface Options<A, E, R> {
   readonly maxSize?: number | undefined
   /** Which idle connection is lent first: the oldest (`"fifo"`, the default) or the newest (`"lifo"`). */
   readonly order?: "fifo" | "lifo" | undefined
-  /** Bounds a borrower's whole wait, queueing and opening included, with {@link PoolTimeoutError}. */
+  /**
+   * Bounds a borrower's whole wait, queueing and opening included, with {@link PoolTimeoutError}.
+   * An opening outlives a borrower that gave up, and its connection joins the pool: bound the connect
+   * inside `acquire` too.
+   */
   readonly acquireTimeout?: Duration.Input | undefined
   /** With `maxSize` reached and this many borrowers waiting, `get` fails at once with {@link PoolExhaustedError}. */
   readonly maxWaiting?: number | undefined
