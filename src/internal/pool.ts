@@ -18,7 +18,7 @@ import * as Option from "effect/Option"
 import { pipeArguments } from "effect/Pipeable"
 import * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
-import type { ConnectionPool, Options, Stats } from "../ConnectionPool.ts"
+import type { ConnectionPool, Options, PoolError, Stats } from "../ConnectionPool.ts"
 import { Deque } from "./deque.ts"
 import { PoolClosedError, PoolExhaustedError, PoolTimeoutError } from "./errors.ts"
 import { PoolMetrics } from "./metrics.ts"
@@ -293,8 +293,6 @@ const waitTurn = <A, E>(
     return Effect.succeed(served)
   })
 }
-
-type PoolError = PoolTimeoutError | PoolExhaustedError | PoolClosedError
 
 /** A connection being opened in the background for one borrower, who may stop waiting for it. */
 interface Opening<A, E> {
