@@ -123,7 +123,7 @@ const makeFloor = (size: number, acquire: Effect.Effect<Connection>): Effect.Eff
     }
   })
 
-/** The floor as issue 5 defines it: `Effect.acquireRelease` in a scope per borrow, the shape of `get` + `scoped`. */
+/** The Effect-native floor: `Effect.acquireRelease` in a scope per borrow, the shape of `get` + `scoped`. */
 export const effectFloor = effectCompetitor("effect-floor", "Effect floor (acquireRelease + array)", {
   make: makeFloor,
   borrow: (pool, hold) => Effect.scoped(Effect.flatMap(Effect.acquireRelease(pool.take, pool.give), () => hold))

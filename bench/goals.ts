@@ -1,5 +1,5 @@
 /**
- * The goals of issue 5 for part 1, each checked against a per-round ratio: our time over a competitor's in the same
+ * The goals for part 1, each checked against a per-round ratio: our time over a competitor's in the same
  * scenario, or our time in a large scenario over our time in its small counterpart.
  */
 import { type BorrowResult, cell } from "./borrow.ts"

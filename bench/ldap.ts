@@ -318,7 +318,7 @@ export const runLdapBench = (options: LdapOptions): Promise<LdapResult> =>
     }
   }))
 
-/** The goals of issue 5 for part 2, at each concurrency. */
+/** The goals for part 2, at each concurrency. */
 export const ldapGoals = (result: LdapResult): ReadonlyArray<Goal> =>
   [...new Set(result.runs.map((run) => run.concurrency))].flatMap((concurrency) => {
     const find = (client: Client) => result.runs.find((run) => run.client === client && run.concurrency === concurrency)

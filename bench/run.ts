@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only borrow|ldap|mail]`: runs the benchmarks of issue 5, prints their tables, and
+ * `npm run bench [-- --quick] [-- --only borrow|ldap|mail]`: runs the benchmarks, prints their tables, and
  * writes bench/results/latest.json and bench/results/latest.svg. `--quick` keeps the shape (every pool, every
  * scenario, the same sizes of pool) with fewer borrows and rounds, to finish in under a minute.
  */
