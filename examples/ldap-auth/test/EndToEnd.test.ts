@@ -218,3 +218,27 @@ layer(DemoServers.layer({
       assert.isTrue(again.accepted)
     }))
 })
+
+layer(DemoServers.layer({
+  rateLimits: { perIp: { failures: 6, window: "1 minute" }, perUser: { failures: 3, window: "1 minute" } }
+}), { timeout: 60_000, excludeTestServices: true })("through nginx, with tight rate limits", (it) => {
+  it.effect("a user over its limit is refused like a wrong password without an LDAP bind; then the whole address", () =>
+    Effect.gen(function*() {
+      const servers = yield* DemoServers.DemoServers
+      const binds = (dn: string) =>
+        Effect.map(servers.slapd.log, (log) => log.split(`BIND dn="${dn}" method=128`).length - 1)
+      const bob = servers.slapd.users.bob
+      for (let i = 0; i < 3; i++) assert.isFalse((yield* login("imap", "bob", "wrong")).accepted)
+      const bindsBefore = yield* binds(bob.dn)
+      assert.isAtLeast(bindsBefore, 3)
+      const limited = yield* login("imap", "bob", Redacted.value(bob.password))
+      assert.strictEqual(limited.reply, `A1 NO ${invalid}`)
+      assert.strictEqual(yield* binds(bob.dn), bindsBefore)
+      // Another user from the same address is not affected by bob's limit...
+      assert.isTrue((yield* login("pop3", "alice", Redacted.value(servers.slapd.users.alice.password))).accepted)
+      // ...until the address itself has failed too often.
+      for (let i = 0; i < 3; i++) assert.isFalse((yield* login("imap", "dave", "wrong")).accepted)
+      const address = yield* login("smtp", "alice", Redacted.value(servers.slapd.users.alice.password))
+      assert.strictEqual(address.reply, `535 5.7.8 ${invalid}`)
+    }))
+})
