@@ -115,20 +115,7 @@ export interface Options<A, E, R> {
  *
  * @category models
  */
-export interface ConfigOptions {
-  readonly maxIdle: number
-  readonly maxSize?: number | undefined
-  readonly order?: "fifo" | "lifo" | undefined
-  readonly acquireTimeout?: Duration.Duration | undefined
-  readonly maxWaiting?: number | undefined
-  readonly validateAfter?: Duration.Duration | undefined
-  readonly validateTimeout?: Duration.Duration | undefined
-  readonly idleTimeout?: Duration.Duration | undefined
-  readonly maxLifetime?: Duration.Duration | undefined
-  readonly minIdle?: number | undefined
-  readonly housekeepingInterval?: Duration.Duration | undefined
-  readonly name?: string | undefined
-}
+export type ConfigOptions = Omit<Options<never, never, never>, "acquire" | "validate" | "recycle">
 
 export {
   /** A borrower waited `acquireTimeout` without getting a connection. */
