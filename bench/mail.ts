@@ -5,8 +5,8 @@
  * each against its own fresh set of servers (the example's `DemoServers`).
  */
 import { Duration, Effect, Redacted } from "effect"
-import * as DemoServers from "../examples/ldap-auth/src/internal/DemoServers.ts"
-import * as MailClient from "../examples/ldap-auth/src/internal/MailClient.ts"
+import * as DemoServers from "../examples/ldap-auth/harness/DemoServers.ts"
+import * as MailClient from "../examples/ldap-auth/harness/MailClient.ts"
 import { missingTool, unavailable as ldapUnavailable } from "./ldap.ts"
 import { quantile } from "./stats.ts"
 

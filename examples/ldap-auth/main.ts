@@ -4,13 +4,14 @@
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Exit, Logger, Runtime } from "effect"
+import * as Demo from "./harness/Demo.ts"
 import * as Cli from "./src/Cli.ts"
 
 const teardown: Runtime.Teardown = (exit, onExit) =>
   Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
 
 // Logs go to stderr: stdout carries the commands' results (`check` prints ok / invalid / temporary there).
-Cli.run.pipe(
+Cli.run([Cli.serve, Cli.check, Demo.command]).pipe(
   Effect.provideService(Logger.LogToStderr, true),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({ teardown })

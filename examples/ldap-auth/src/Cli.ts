@@ -1,12 +1,11 @@
 /**
  * The command line: `serve` runs the auth server from the environment, `check <user>` checks one password
  * (read from standard input, never from argv, where `ps` would show it) and exits 0 / 1 / 2 for ok / invalid /
- * temporary, `demo` shows the whole chain working on throwaway servers.
+ * temporary. The entry point adds `demo` from the harness, which the server code never imports.
  */
 import { Config, Console, Data, Effect, Layer, Runtime } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
+import { Argument, Command } from "effect/cli"
 import * as AppConfig from "./AppConfig.ts"
-import * as Demo from "./Demo.ts"
 import * as AuthApp from "./internal/AuthApp.ts"
 import { readPassword } from "./internal/readPassword.ts"
 import * as LdapAuth from "./LdapAuth.ts"
@@ -30,7 +29,7 @@ const loadConfig = Effect.gen(function*() {
   })
 )
 
-const serve = Command.make("serve", {}, Effect.fn("Cli.serve")(function*() {
+export const serve = Command.make("serve", {}, Effect.fn("Cli.serve")(function*() {
   const config = yield* loadConfig
   yield* Layer.launch(
     Layer.effectDiscard(
@@ -44,7 +43,7 @@ const serve = Command.make("serve", {}, Effect.fn("Cli.serve")(function*() {
   )
 })).pipe(Command.withDescription("Run the nginx auth_http server, configured from the environment (see README)"))
 
-const check = Command.make("check", {
+export const check = Command.make("check", {
   user: Argument.String("user").pipe(Argument.withDescription("The user name, as a mail client would send it"))
 }, Effect.fn("Cli.check")(function*({ user }) {
   const config = yield* loadConfig
@@ -66,24 +65,15 @@ const check = Command.make("check", {
   )
 )
 
-const demo = Command.make("demo", {
-  keep: Flag.Boolean("keep").pipe(
-    Flag.withDefault(false),
-    Flag.withDescription("Leave the servers running after the report and print how to log in by hand")
+/** The root command over `subcommands`: the server's own (`serve`, `check`) plus whatever the entry point adds. */
+export const command = <const Subcommands extends ReadonlyArray<Command.Command<any, any, any, any>>>(
+  subcommands: Subcommands
+) =>
+  Command.make("ldap-auth").pipe(
+    Command.withDescription("nginx mail auth_http server that checks passwords against LDAP through a connection pool"),
+    Command.withSubcommands(subcommands)
   )
-}, ({ keep }) =>
-  Demo.run({ keep }).pipe(
-    Effect.catchTag("MissingPackages", (error) =>
-      Console.error(error.message).pipe(Effect.andThen(Effect.fail(new CliExit({ code: 1, message: error.message })))))
-  )).pipe(
-  Command.withDescription(
-    "Start throwaway slapd, auth server, nginx and Dovecot on loopback ports, log in a few hundred times, report"
-  )
-)
 
-export const command = Command.make("ldap-auth").pipe(
-  Command.withDescription("nginx mail auth_http server that checks passwords against LDAP through a connection pool"),
-  Command.withSubcommands([serve, check, demo])
-)
-
-export const run = Command.run(command, { version: "0.1.0" })
+export const run = <const Subcommands extends ReadonlyArray<Command.Command<any, any, any, any>>>(
+  subcommands: Subcommands
+) => Command.run(command(subcommands), { version: "0.1.0" })

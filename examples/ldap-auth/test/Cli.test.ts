@@ -6,8 +6,8 @@ import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Redacted, Schedule } from "effect"
-import * as ServerProcess from "../src/internal/ServerProcess.ts"
-import * as Slapd from "./fixtures/Slapd.ts"
+import * as ServerProcess from "../harness/ServerProcess.ts"
+import * as Slapd from "../harness/Slapd.ts"
 
 const main = Path.join(import.meta.dirname, "..", "main.ts")
 

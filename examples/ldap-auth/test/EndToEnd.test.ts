@@ -4,8 +4,8 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect, Redacted, Schedule } from "effect"
-import * as DemoServers from "../src/internal/DemoServers.ts"
-import * as MailClient from "../src/internal/MailClient.ts"
+import * as DemoServers from "../harness/DemoServers.ts"
+import * as MailClient from "../harness/MailClient.ts"
 
 const invalid = "Invalid login or password"
 const temporary = "Temporary server problem, try again later"

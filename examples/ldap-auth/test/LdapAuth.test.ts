@@ -6,7 +6,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Cause, Effect, Layer, Logger, Redacted, References } from "effect"
 import { AuthError } from "../src/AuthError.ts"
 import * as LdapAuth from "../src/LdapAuth.ts"
-import * as Slapd from "./fixtures/Slapd.ts"
+import * as Slapd from "../harness/Slapd.ts"
 
 const env = Layer.effect(LdapAuth.LdapAuth, Effect.flatMap(Slapd.Slapd, (slapd) => LdapAuth.make(slapd.authOptions)))
   .pipe(Layer.provideMerge(Slapd.layer()))

@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Config, ConfigProvider, Effect, Exit, Layer, Redacted, References, Schema } from "effect"
 import * as LdapAuth from "../src/LdapAuth.ts"
-import * as Slapd from "./fixtures/Slapd.ts"
+import * as Slapd from "../harness/Slapd.ts"
 
 const config = {
   urls: Config.Array(Schema.String, "LDAP_URLS"),

@@ -10,7 +10,7 @@ import type { LdapAuthOptions } from "../src/LdapAuth.ts"
 import * as LdapClient from "../src/LdapClient.ts"
 import * as LdapAuthInternal from "../src/internal/ldapAuth.ts"
 import * as Server from "../src/internal/ldapServer.ts"
-import * as Slapd from "./fixtures/Slapd.ts"
+import * as Slapd from "../harness/Slapd.ts"
 
 /**
  * Runs `f` with an `LdapAuth` in its own scope, then checks that no pool has a lease or a waiter left, shuts the

@@ -2,7 +2,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Exit, Redacted, Schedule, Scope } from "effect"
 import * as LdapClient from "../src/LdapClient.ts"
 import * as LdapError from "../src/LdapError.ts"
-import * as Slapd from "./fixtures/Slapd.ts"
+import * as Slapd from "../harness/Slapd.ts"
 
 const options = (slapd: Slapd.SlapdInstance): LdapClient.LdapClientOptions => ({
   url: slapd.url,

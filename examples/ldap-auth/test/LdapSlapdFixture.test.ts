@@ -2,7 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as LdapClient from "../src/LdapClient.ts"
-import * as Slapd from "./fixtures/Slapd.ts"
+import * as Slapd from "../harness/Slapd.ts"
 
 const bindAsService = (slapd: Slapd.SlapdInstance) =>
   Effect.gen(function*() {

@@ -5,9 +5,9 @@
  */
 import { Context, Duration, Effect, Layer, Redacted, Scope } from "effect"
 import type { HttpServerError } from "effect/http"
-import * as Slapd from "../../test/fixtures/Slapd.ts"
-import type { AppConfig } from "../AppConfig.ts"
-import * as AuthApp from "./AuthApp.ts"
+import * as Slapd from "./Slapd.ts"
+import type { AppConfig } from "../src/AppConfig.ts"
+import * as AuthApp from "../src/internal/AuthApp.ts"
 import * as DovecotServer from "./DovecotServer.ts"
 import * as NginxServer from "./NginxServer.ts"
 import type { ServerProcessError } from "./ServerProcess.ts"

@@ -7,10 +7,12 @@
  */
 import * as ChildProcess from "node:child_process"
 import { Console, Effect, Metric, Redacted, Schedule } from "effect"
-import * as DebianPackages from "./internal/DebianPackages.ts"
-import * as DemoServers from "./internal/DemoServers.ts"
-import * as MailClient from "./internal/MailClient.ts"
-import * as LdapAuth from "./LdapAuth.ts"
+import { Command, Flag } from "effect/cli"
+import * as Cli from "../src/Cli.ts"
+import * as DebianPackages from "./DebianPackages.ts"
+import * as DemoServers from "./DemoServers.ts"
+import * as MailClient from "./MailClient.ts"
+import * as LdapAuth from "../src/LdapAuth.ts"
 
 const logins = 300
 const concurrency = 12
@@ -164,3 +166,21 @@ export const run = Effect.fn("Demo.run")(function*(options: { readonly keep: boo
   }))
   yield* Console.log("Done.")
 })
+
+/** `ldap-auth demo`: added by the entry point, so the server's own CLI never imports the harness. */
+export const command = Command.make("demo", {
+  keep: Flag.Boolean("keep").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("Leave the servers running after the report and print how to log in by hand")
+  )
+}, ({ keep }) =>
+  run({ keep }).pipe(
+    Effect.catchTag("MissingPackages", (error) =>
+      Console.error(error.message).pipe(
+        Effect.andThen(Effect.fail(new Cli.CliExit({ code: 1, message: error.message })))
+      ))
+  )).pipe(
+  Command.withDescription(
+    "Start throwaway slapd, auth server, nginx and Dovecot on loopback ports, log in a few hundred times, report"
+  )
+)
