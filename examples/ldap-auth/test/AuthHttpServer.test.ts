@@ -33,14 +33,14 @@ const start = Effect.gen(function*() {
     authenticate: () =>
       Deferred.succeed(entered, undefined).pipe(
         Effect.andThen(Deferred.await(proceed)),
-        Effect.as({ dn: "uid=alice,ou=people,dc=example,dc=org", attributes: {} })
+        Effect.as({ dn: "uid=alice,ou=people,dc=example,dc=org", login: "alice", attributes: {} })
       )
   })
   const scope = yield* Scope.make()
   const context = yield* Layer.buildWithScope(
     AuthHttpServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
       Layer.provide(AuthHttpHandler.layer({ backends })),
-      Layer.provide(Layer.mergeAll(ldap, RateLimiter.layer()))
+      Layer.provide(Layer.mergeAll(ldap, RateLimiter.layerMemory()))
     ),
     scope
   )
@@ -72,7 +72,7 @@ describe("AuthHttpServer", () => {
       yield* Scope.close(server.scope, Exit.void)
       assert.deepStrictEqual(response, {
         status: 200,
-        headers: { "auth-status": "OK", "auth-server": "127.0.0.1", "auth-port": "143" },
+        headers: { "auth-status": "OK", "auth-server": "127.0.0.1", "auth-port": "143", "auth-user": "alice" },
         body: ""
       })
     }))

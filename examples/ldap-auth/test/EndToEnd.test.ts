@@ -4,17 +4,14 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect, Redacted, Schedule } from "effect"
+import * as RateLimiter from "../src/RateLimiter.ts"
 import * as DemoServers from "../harness/DemoServers.ts"
 import * as MailClient from "../harness/MailClient.ts"
 
 const invalid = "Invalid login or password"
 const temporary = "Temporary server problem, try again later"
 
-/** Rate limits out of the way: every attempt here comes from 127.0.0.1. */
-const generous = {
-  perIp: { failures: 10_000, window: "1 minute" },
-  perUser: { failures: 10_000, window: "1 minute" }
-} as const
+const generous = DemoServers.generousRateLimits(10_000)
 
 const portOf = (servers: DemoServers.Servers, protocol: MailClient.Protocol) =>
   protocol === "imap" ? servers.nginx.imapPort : protocol === "pop3" ? servers.nginx.pop3Port : servers.nginx.smtpPort
@@ -220,7 +217,11 @@ layer(DemoServers.layer({
 })
 
 layer(DemoServers.layer({
-  rateLimits: { perIp: { failures: 6, window: "1 minute" }, perUser: { failures: 3, window: "1 minute" } }
+  rateLimits: {
+    ...RateLimiter.defaultOptions,
+    perAddress: { failures: 6, window: "1 minute" },
+    perUserAndAddress: { failures: 3, window: "1 minute" }
+  }
 }), { timeout: 60_000, excludeTestServices: true })("through nginx, with tight rate limits", (it) => {
   it.effect("a user over its limit is refused like a wrong password without an LDAP bind; then the whole address", () =>
     Effect.gen(function*() {
