@@ -12,10 +12,16 @@
  * | `MAIL_BACKEND_IMAP`, `MAIL_BACKEND_POP3`, `MAIL_BACKEND_SMTP` | `127.0.0.1:143`, `127.0.0.1:110`, `127.0.0.1:25` |
  * | `POOL_MAX_IDLE`, `POOL_MAX_SIZE` | `4`, `16` |
  * | `METRICS_PORT` | `9181` |
+ * | `LDAP_LOGIN_ATTRIBUTE` | `uid` (sent back to nginx as `Auth-User`) |
+ * | `RATE_LIMIT_EXEMPT` (comma-separated CIDRs) | none |
+ * | `AUTH_ALLOW_NO_SECRET` | `false` (no secret on a non-loopback address refuses to start) |
+ * | `AUTH_HTTP_REQUEST_TIMEOUT` (seconds) | `5` |
+ * | `AUTH_HTTP_MAX_CONNECTIONS` | `1024` |
  */
 import * as Net from "node:net"
-import { Config, ConfigProvider, Effect, Option, Redacted } from "effect"
+import { Config, ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
 import type { Backend, MailProtocol } from "./AuthHttpProtocol.ts"
+import * as RateLimiter from "./RateLimiter.ts"
 
 export interface AppConfig {
   readonly ldap: {
@@ -26,11 +32,25 @@ export interface AppConfig {
     readonly userFilter: string | undefined
     readonly maxIdle: number
     readonly maxSize: number
+    readonly loginAttribute: string
   }
   readonly http: { readonly host: string; readonly port: number }
   readonly sharedSecret: Redacted.Redacted<string> | undefined
   readonly backends: Readonly<Record<MailProtocol, Backend>>
   readonly metricsPort: number
+  readonly security: Security
+}
+
+/** What limits hostile traffic, beyond the rate limiter's own defaults. */
+export interface Security {
+  /** Client addresses limited per user only (a webmail host), as CIDRs. */
+  readonly rateLimitExempt: ReadonlyArray<string>
+  /** Serve without `AUTH_SHARED_SECRET` on an address that is not loopback. */
+  readonly allowNoSecret: boolean
+  /** A request must arrive whole within this, or its socket is closed. */
+  readonly requestTimeout: Duration.Duration
+  /** Connections open at once on the auth port; the rest are refused at once. */
+  readonly maxConnections: number
 }
 
 const invalid = (name: string, why: string) =>
@@ -92,20 +112,53 @@ export const config: Config.Config<AppConfig> = Config.all({
     bindPassword: Config.Redacted("LDAP_BIND_PASSWORD"),
     userFilter: optional(nonEmpty("LDAP_USER_FILTER")),
     maxIdle: count("POOL_MAX_IDLE", 4, 0),
-    maxSize: count("POOL_MAX_SIZE", 16, 1)
+    maxSize: count("POOL_MAX_SIZE", 16, 1),
+    loginAttribute: checked("LDAP_LOGIN_ATTRIBUTE", (raw) =>
+      /^[A-Za-z][A-Za-z0-9-]*$/.test(raw) ? { value: raw } : `must be an attribute name such as uid, got ${JSON.stringify(raw)}`
+    ).pipe(Config.withDefault("uid"))
   }),
   http: Config.all({
     host: checked("AUTH_HTTP_HOST", (raw) => (Net.isIP(raw) !== 0 ? { value: raw } : "must be an IP address"))
       .pipe(Config.withDefault("127.0.0.1")),
     port: port("AUTH_HTTP_PORT", 9180)
   }),
-  sharedSecret: optional(Config.Redacted("AUTH_SHARED_SECRET")),
+  // Set but empty is a mistake, not "no secret": it would open the endpoint while looking configured.
+  sharedSecret: optional(
+    Config.Redacted("AUTH_SHARED_SECRET").pipe(
+      Config.mapEffect((secret) =>
+        Redacted.value(secret).trim() === ""
+          ? Effect.fail(invalid("AUTH_SHARED_SECRET", "is set but empty; unset it to run without a secret"))
+          : Effect.succeed(secret)
+      )
+    )
+  ),
   backends: Config.all({
     imap: backend("MAIL_BACKEND_IMAP", { host: "127.0.0.1", port: 143 }),
     pop3: backend("MAIL_BACKEND_POP3", { host: "127.0.0.1", port: 110 }),
     smtp: backend("MAIL_BACKEND_SMTP", { host: "127.0.0.1", port: 25 })
   }),
-  metricsPort: port("METRICS_PORT", 9181)
+  metricsPort: port("METRICS_PORT", 9181),
+  security: Config.all({
+    rateLimitExempt: checked("RATE_LIMIT_EXEMPT", (raw) => {
+      const cidrs = raw.split(",").map((cidr) => cidr.trim()).filter((cidr) => cidr !== "")
+      try {
+        RateLimiter.exemptList(cidrs)
+        return { value: cidrs }
+      } catch {
+        return `must be comma-separated CIDRs such as 192.0.2.0/24, got ${JSON.stringify(raw)}`
+      }
+    }).pipe(Config.withDefault([])),
+    allowNoSecret: checked("AUTH_ALLOW_NO_SECRET", (raw) =>
+      /^(true|false)$/i.test(raw) ? { value: raw.toLowerCase() === "true" } : `must be true or false, got ${JSON.stringify(raw)}`
+    ).pipe(Config.withDefault(false)),
+    requestTimeout: checked("AUTH_HTTP_REQUEST_TIMEOUT", (raw) => {
+      const seconds = Number(raw)
+      return /^\d+(\.\d+)?$/.test(raw) && seconds > 0 && seconds <= 3600
+        ? { value: Duration.seconds(seconds) }
+        : `must be a number of seconds in (0, 3600], got ${JSON.stringify(raw)}`
+    }).pipe(Config.withDefault(Duration.seconds(5))),
+    maxConnections: count("AUTH_HTTP_MAX_CONNECTIONS", 1024, 1)
+  })
 })
 
 /**
