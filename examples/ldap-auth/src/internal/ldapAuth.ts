@@ -10,11 +10,20 @@ import { LdapError } from "../LdapError.ts"
 import * as Failover from "./ldapFailover.ts"
 import * as Filter from "./ldapFilter.ts"
 import * as Input from "./ldapInput.ts"
+import * as LogText from "./logText.ts"
 import * as Server from "./ldapServer.ts"
 
 export const defaultUserFilter = "(&(objectClass=inetOrgPerson)(uid={user}))"
 
 const invalidCredentials = () => new AuthError({ reason: "InvalidCredentials", message: "invalid user name or password" })
+
+/** The innermost message of a fault, one line: `bind: connect ECONNREFUSED 127.0.0.1:389`. */
+const explainFault = (error: AuthError): string => {
+  let cause: unknown = error
+  while (typeof cause === "object" && cause !== null && "cause" in cause && cause.cause instanceof Error) cause = cause.cause
+  const message = cause instanceof Error ? cause.message : String(cause)
+  return message.split("\n")[0]!.slice(0, 200)
+}
 
 const temporary = (cause: unknown) =>
   new AuthError({ reason: "Temporary", message: "the directory did not answer; try again later", cause })
@@ -144,12 +153,17 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
             ? Effect.succeed(admitted.get(dn) ?? true)
             : Effect.tap(admit(dn), (result) => Effect.sync(() => admitted.set(dn, result)))
         // Only a user name that passed the input rules reaches the logs.
-        return yield* Failover.run(failover, loginOn(user, password, admitOnce), (error) => error.reason === "Temporary", (server) =>
-          server.url).pipe(
-            Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(loginTimedOut()) }),
-            Effect.tapError((error) => Effect.logDebug("login failed", error.reason, error.message)),
-            Effect.annotateLogs({ user })
-          )
+        return yield* Failover.run(
+          failover,
+          loginOn(user, password, admitOnce),
+          (error) => error.reason === "Temporary",
+          (server) => server.url,
+          explainFault
+        ).pipe(
+          Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(loginTimedOut()) }),
+          Effect.tapError((error) => Effect.logDebug("login failed", error.reason, error.message)),
+          Effect.annotateLogs({ user: LogText.preview(user) })
+        )
       }
     )
 
