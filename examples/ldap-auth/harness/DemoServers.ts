@@ -6,7 +6,7 @@
 import { Context, Duration, Effect, Layer, Redacted, Scope } from "effect"
 import type { HttpServerError } from "effect/http"
 import * as Slapd from "./Slapd.ts"
-import type { AppConfig } from "../src/AppConfig.ts"
+import * as AppConfig from "../src/AppConfig.ts"
 import * as AuthApp from "../src/internal/AuthApp.ts"
 import * as RateLimiter from "../src/RateLimiter.ts"
 import * as DovecotServer from "./DovecotServer.ts"
@@ -31,7 +31,7 @@ export const generousRateLimits = (failures: number): RateLimiter.Options => ({
 
 export interface Servers {
   readonly slapd: Slapd.SlapdInstance
-  readonly config: AppConfig
+  readonly config: AppConfig.AppConfig
   readonly authPort: number
   readonly metricsPort: number
   readonly nginx: NginxServer.NginxInstance
@@ -52,7 +52,7 @@ export const make = (options: Options = {}): Effect.Effect<Servers, DemoServersE
     const [slapd, dovecot, smtp] = yield* Effect.all([Slapd.make(), DovecotServer.make, SmtpBackend.make], {
       concurrency: "unbounded"
     })
-    const config: AppConfig = {
+    const config: AppConfig.AppConfig = {
       ldap: {
         urls: [slapd.url],
         baseDn: slapd.baseDn,
@@ -60,7 +60,8 @@ export const make = (options: Options = {}): Effect.Effect<Servers, DemoServersE
         bindPassword: slapd.servicePassword,
         userFilter: undefined,
         maxIdle: options.maxIdle ?? 4,
-        maxSize: options.maxSize ?? 16
+        maxSize: options.maxSize ?? 16,
+        loginAttribute: "uid"
       },
       http: { host: "127.0.0.1", port: 0 },
       sharedSecret: randomSecret(),
@@ -69,7 +70,8 @@ export const make = (options: Options = {}): Effect.Effect<Servers, DemoServersE
         pop3: { host: "127.0.0.1", port: dovecot.pop3Port },
         smtp: { host: "127.0.0.1", port: smtp.port }
       },
-      metricsPort: 0
+      metricsPort: 0,
+      security: AppConfig.defaultSecurity
     }
     const app = yield* Layer.build(AuthApp.layer(config, options)).pipe(
       Effect.map((context) => Context.get(context, AuthApp.AuthApp))

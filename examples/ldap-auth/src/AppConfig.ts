@@ -53,6 +53,14 @@ export interface Security {
   readonly maxConnections: number
 }
 
+/** The `Security` defaults, for a configuration built in code. */
+export const defaultSecurity: Security = {
+  rateLimitExempt: [],
+  allowNoSecret: false,
+  requestTimeout: Duration.seconds(5),
+  maxConnections: 1024
+}
+
 const invalid = (name: string, why: string) =>
   new Config.ConfigError(new ConfigProvider.SourceError({ message: `${name} ${why}` }))
 
@@ -147,19 +155,28 @@ export const config: Config.Config<AppConfig> = Config.all({
       } catch {
         return `must be comma-separated CIDRs such as 192.0.2.0/24, got ${JSON.stringify(raw)}`
       }
-    }).pipe(Config.withDefault([])),
+    }).pipe(Config.withDefault(defaultSecurity.rateLimitExempt)),
     allowNoSecret: checked("AUTH_ALLOW_NO_SECRET", (raw) =>
       /^(true|false)$/i.test(raw) ? { value: raw.toLowerCase() === "true" } : `must be true or false, got ${JSON.stringify(raw)}`
-    ).pipe(Config.withDefault(false)),
+    ).pipe(Config.withDefault(defaultSecurity.allowNoSecret)),
     requestTimeout: checked("AUTH_HTTP_REQUEST_TIMEOUT", (raw) => {
       const seconds = Number(raw)
       return /^\d+(\.\d+)?$/.test(raw) && seconds > 0 && seconds <= 3600
         ? { value: Duration.seconds(seconds) }
         : `must be a number of seconds in (0, 3600], got ${JSON.stringify(raw)}`
-    }).pipe(Config.withDefault(Duration.seconds(5))),
-    maxConnections: count("AUTH_HTTP_MAX_CONNECTIONS", 1024, 1)
+    }).pipe(Config.withDefault(defaultSecurity.requestTimeout)),
+    maxConnections: count("AUTH_HTTP_MAX_CONNECTIONS", defaultSecurity.maxConnections, 1)
   })
 })
+
+/**
+ * `AUTH_SHARED_SECRET=` (set, empty): Effect's environment provider reads an empty variable as unset, which here
+ * would silently open the endpoint, so the raw environment is checked for it.
+ */
+export const emptySecretProblem = (env: Readonly<Record<string, string | undefined>>): string | undefined =>
+  env.AUTH_SHARED_SECRET !== undefined && env.AUTH_SHARED_SECRET.trim() === ""
+    ? "AUTH_SHARED_SECRET is set but empty; unset it to run without a secret"
+    : undefined
 
 /**
  * One line for an operator: `LDAP_BASE_DN is not set`, `AUTH_HTTP_PORT must be a port number …`. Effect's own

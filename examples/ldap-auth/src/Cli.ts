@@ -3,7 +3,7 @@
  * (read from standard input, never from argv, where `ps` would show it) and exits 0 / 1 / 2 for ok / invalid /
  * temporary. The entry point adds `demo` from the harness, which the server code never imports.
  */
-import { Config, Console, Data, Effect, Layer, Runtime } from "effect"
+import { Config, ConfigProvider, Console, Data, Effect, Layer, Runtime } from "effect"
 import { Argument, Command } from "effect/cli"
 import * as AppConfig from "./AppConfig.ts"
 import * as AuthApp from "./internal/AuthApp.ts"
@@ -21,6 +21,8 @@ export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: number
 }
 
 const loadConfig = Effect.gen(function*() {
+  const empty = AppConfig.emptySecretProblem(process.env)
+  if (empty !== undefined) return yield* Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message: empty })))
   return yield* AppConfig.config
 }).pipe(
   Effect.catch((error: Config.ConfigError) => {
@@ -29,8 +31,27 @@ const loadConfig = Effect.gen(function*() {
   })
 )
 
+const isLoopback = (host: string) => /^(127\.|::ffff:127\.)/i.test(host) || host === "::1"
+
+/**
+ * Without `AUTH_SHARED_SECRET` anyone who reaches the port can check passwords and pick the `Client-IP` the
+ * limits count: a warning on loopback, a refusal elsewhere unless `AUTH_ALLOW_NO_SECRET=true`.
+ */
+const checkSecret = (config: AppConfig.AppConfig) => {
+  if (config.sharedSecret !== undefined) return Effect.void
+  if (!isLoopback(config.http.host) && !config.security.allowNoSecret) {
+    const line =
+      `Configuration error: AUTH_SHARED_SECRET is not set and AUTH_HTTP_HOST=${config.http.host} is not loopback; set a secret, or AUTH_ALLOW_NO_SECRET=true`
+    return Console.error(line).pipe(Effect.andThen(Effect.fail(new CliExit({ code: 1, message: line }))))
+  }
+  return Effect.logWarning(
+    "AUTH_SHARED_SECRET is not set: any process that can reach the auth port can check passwords there and choose the Client-IP the rate limits count"
+  )
+}
+
 export const serve = Command.make("serve", {}, Effect.fn("Cli.serve")(function*() {
   const config = yield* loadConfig
+  yield* checkSecret(config)
   yield* Layer.launch(
     Layer.effectDiscard(
       Effect.gen(function*() {

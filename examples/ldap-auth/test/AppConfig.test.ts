@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Redacted } from "effect"
+import { ConfigProvider, Duration, Effect, Redacted } from "effect"
 import * as AppConfig from "../src/AppConfig.ts"
 
 const required = {
@@ -60,11 +60,45 @@ describe("AppConfig", () => {
         ["MAIL_BACKEND_POP3", "127.0.0.1"],
         ["POOL_MAX_SIZE", "0"],
         ["POOL_MAX_IDLE", "four"],
-        ["LDAP_BASE_DN", ""]
+        ["LDAP_BASE_DN", ""],
+        ["AUTH_SHARED_SECRET", "   "],
+        ["RATE_LIMIT_EXEMPT", "192.0.2.0/24, webmail"],
+        ["AUTH_ALLOW_NO_SECRET", "yes"],
+        ["AUTH_HTTP_REQUEST_TIMEOUT", "0"],
+        ["AUTH_HTTP_MAX_CONNECTIONS", "0"],
+        ["LDAP_LOGIN_ATTRIBUTE", "uid)(x"]
       ]
       for (const [name, value] of cases) {
         const line = yield* problem({ ...required, [name]: value })
         assert.match(line, new RegExp(`^Configuration error: ${name} [^\\n]+$`), `${name}=${value}`)
       }
+    }))
+
+  it("a shared secret set but empty is an error, unset is not", () => {
+    assert.match(AppConfig.emptySecretProblem({ AUTH_SHARED_SECRET: "" })!, /^AUTH_SHARED_SECRET is set but empty/)
+    assert.isUndefined(AppConfig.emptySecretProblem({}))
+    assert.isUndefined(AppConfig.emptySecretProblem({ AUTH_SHARED_SECRET: "k" }))
+  })
+
+  it.effect("reads the security settings, with their defaults", () =>
+    Effect.gen(function*() {
+      const defaults = yield* load(required)
+      assert.deepStrictEqual(defaults._tag === "Success" ? defaults.success.security : undefined, AppConfig.defaultSecurity)
+      assert.strictEqual(defaults._tag === "Success" ? defaults.success.ldap.loginAttribute : undefined, "uid")
+      const result = yield* load({
+        ...required,
+        RATE_LIMIT_EXEMPT: "192.0.2.0/24, 2001:db8::/48",
+        AUTH_ALLOW_NO_SECRET: "TRUE",
+        AUTH_HTTP_REQUEST_TIMEOUT: "2.5",
+        AUTH_HTTP_MAX_CONNECTIONS: "64",
+        LDAP_LOGIN_ATTRIBUTE: "mailLogin"
+      })
+      assert.strictEqual(result._tag, "Success")
+      if (result._tag !== "Success") return
+      assert.deepStrictEqual(result.success.security.rateLimitExempt, ["192.0.2.0/24", "2001:db8::/48"])
+      assert.isTrue(result.success.security.allowNoSecret)
+      assert.strictEqual(Duration.toMillis(result.success.security.requestTimeout), 2500)
+      assert.strictEqual(result.success.security.maxConnections, 64)
+      assert.strictEqual(result.success.ldap.loginAttribute, "mailLogin")
     }))
 })

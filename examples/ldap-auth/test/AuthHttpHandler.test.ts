@@ -274,4 +274,53 @@ describe("AuthHttpHandler", () => {
         assert.notInclude(line, "7f3a")
       }
     }))
+
+  it.effect("a thousand undecodable requests and a thousand wrong secrets write a handful of lines, with the count", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const capture = Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))])
+      const secret = "nginx-secret"
+      const { ldap, calls } = directory()
+      yield* Effect.gen(function*() {
+        const handler = yield* AuthHttpHandler.AuthHttpHandler
+        for (let i = 0; i < 1000; i++) {
+          // Distinct names of 4 KB that are not UTF-8, each from its own address.
+          const user = `%BC${i}`.padEnd(4096, "x")
+          yield* handler.decide(request({ "auth-user": user, "x-auth-key": secret, "client-ip": `10.0.${i >> 8}.${i & 255}` }))
+          yield* handler.decide(request({ "x-auth-key": `wrong-${i}` }))
+        }
+        assert.isAtMost(lines.length, 4, lines.join("\n"))
+        yield* TestClock.adjust("1 minute")
+        yield* handler.decide(request({ "auth-user": "%BC", "x-auth-key": secret }))
+        yield* handler.decide(request({ "x-auth-key": "wrong" }))
+      }).pipe(
+        Effect.provide(
+          AuthHttpHandler.layer({ backends, sharedSecret: Redacted.make(secret) }).pipe(
+            Layer.provide(Layer.mergeAll(ldap, RateLimiter.layerMemory()))
+          )
+        ),
+        Effect.provide(capture),
+        Effect.provideService(References.MinimumLogLevel, "Info")
+      )
+      assert.strictEqual(calls.length, 0)
+      assert.isAtMost(lines.length, 6, lines.join("\n"))
+      assert.isTrue(lines.some((line) => line.includes("undecodable") && line.includes("suppressed=999")), lines.join("\n"))
+      assert.isTrue(lines.some((line) => line.includes("shared secret") && line.includes("suppressed=999")), lines.join("\n"))
+      for (const line of lines) assert.isBelow(line.length, 400)
+    }))
+
+  it.effect("logs a name cut to 64 characters and escaped, and never a name that failed the input rules", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const capture = Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))])
+      const long = "é".repeat(120)
+      yield* decide(request({ "auth-user": "evil%01name" }), {}, RateLimiter.defaultOptions)
+        .run([request({ "auth-user": "evil%0Aname" }), request({ "auth-user": encodeURI(long) }), request({ "auth-user": "a\u001b[31m" })])
+        .pipe(Effect.provide(capture), Effect.provideService(References.MinimumLogLevel, "All"))
+      const joined = lines.join("\n")
+      assert.notInclude(joined, "evil")
+      assert.notInclude(joined, "\u001b")
+      assert.include(joined, "\\u00e9".repeat(64) + "…")
+      assert.notInclude(joined, "\\u00e9".repeat(65))
+    }))
 })

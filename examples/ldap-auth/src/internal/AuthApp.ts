@@ -36,7 +36,10 @@ export const layer = (
   Layer.effect(
     AuthApp,
     Effect.gen(function*() {
-      const authPort = yield* bound(AuthHttpServer.layer(config.http))
+      const authPort = yield* bound(AuthHttpServer.layer(config.http, {
+        requestTimeout: config.security.requestTimeout,
+        maxConnections: config.security.maxConnections
+      }))
       const metricsPort = yield* bound(AuthHttpServer.layerMetrics({ host: config.http.host, port: config.metricsPort }))
       return { authPort, metricsPort }
     })
@@ -47,7 +50,11 @@ export const layer = (
     Layer.provide(
       Layer.mergeAll(
         LdapAuth.layer({ ...config.ldap, ...overrides.ldap }),
-        RateLimiter.layer(overrides.rateLimits).pipe(
+        RateLimiter.layer({
+          ...RateLimiter.defaultOptions,
+          exempt: config.security.rateLimitExempt,
+          ...overrides.rateLimits
+        }).pipe(
           Layer.provide(overrides.rateLimiterStore ?? RateLimiterStore.layerMemory())
         )
       )
