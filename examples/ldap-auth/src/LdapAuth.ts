@@ -83,6 +83,13 @@ export const checkInput: (user: string, password: Redacted.Redacted<string>) => 
   Input.check
 
 /**
+ * The rules `make` enforces, as a pure function: `undefined`, or the first problem naming the option and the value
+ * (`maxIdle (8) must not be above maxSize (4)`). A configuration calls it to report a bad setting as one line
+ * instead of a defect at start-up.
+ */
+export const check: (options: LdapAuthOptions) => string | undefined = internal.check
+
+/**
  * Builds the service and its pools in the current scope; no connection opens until the first login. Invalid
  * options are a defect naming the option and its value.
  */

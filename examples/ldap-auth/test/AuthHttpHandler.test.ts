@@ -313,14 +313,14 @@ describe("AuthHttpHandler", () => {
     Effect.gen(function*() {
       const lines: Array<string> = []
       const capture = Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))])
-      const long = "é".repeat(120)
+      const long = "ż".repeat(120)
       yield* decide(request({ "auth-user": "evil%01name" }), {}, RateLimiter.defaultOptions)
         .run([request({ "auth-user": "evil%0Aname" }), request({ "auth-user": encodeURI(long) }), request({ "auth-user": "a\u001b[31m" })])
         .pipe(Effect.provide(capture), Effect.provideService(References.MinimumLogLevel, "All"))
       const joined = lines.join("\n")
       assert.notInclude(joined, "evil")
       assert.notInclude(joined, "\u001b")
-      assert.include(joined, "\\u00e9".repeat(64) + "…")
-      assert.notInclude(joined, "\\u00e9".repeat(65))
+      assert.include(joined, "\\u017c".repeat(64) + "…")
+      assert.notInclude(joined, "\\u017c".repeat(65))
     }))
 })
