@@ -52,7 +52,10 @@ const hardened = (options: LimitOptions, report: (kind: "refused" | "accept", de
   })
   server.on("drop", () => report("refused", "connection limit reached"))
   // After listening, an accept error is an `error` event; without a listener it would end the process.
-  server.on("error", (error: NodeJS.ErrnoException) => report("accept", error.code ?? error.message))
+  // A listen error (port in use) is NodeHttpServer's to report.
+  server.on("error", (error: NodeJS.ErrnoException) => {
+    if (server.listening) report("accept", error.code ?? error.message)
+  })
   const emit = server.emit.bind(server) as (event: string, ...args: Array<unknown>) => boolean
   // The request handlers are attached by NodeHttpServer; this is the one place that sees a request before them.
   server.emit = ((event: string, ...args: Array<unknown>) => {
