@@ -9,7 +9,7 @@
  */
 import * as Fs from "node:fs"
 import * as Net from "node:net"
-import { Config, ConfigProvider, Data, Effect, Redacted, Result } from "effect"
+import { Config, ConfigProvider, Data, Duration, Effect, Redacted, Result } from "effect"
 import type { Backend, MailProtocol } from "./AuthHttpProtocol.ts"
 import * as Var from "./internal/configVariable.ts"
 import * as Dn from "./internal/ldapDn.ts"
@@ -17,6 +17,7 @@ import * as Filter from "./internal/ldapFilter.ts"
 import * as LdapUrl from "./internal/ldapUrl.ts"
 import * as LdapAuth from "./LdapAuth.ts"
 import type * as LdapClient from "./LdapClient.ts"
+import * as RateLimiter from "./RateLimiter.ts"
 import { emptyPassword } from "./internal/ldapAuth.ts"
 
 export interface AppConfig {
@@ -29,11 +30,33 @@ export interface AppConfig {
     readonly maxIdle: number
     readonly maxSize: number
     readonly tls?: LdapClient.TlsOptions | undefined
+    readonly loginAttribute: string
   }
   readonly http: { readonly host: string; readonly port: number }
   readonly sharedSecret: Redacted.Redacted<string> | undefined
   readonly backends: Readonly<Record<MailProtocol, Backend>>
   readonly metricsPort: number
+  readonly security: Security
+}
+
+/** What limits hostile traffic, beyond the rate limiter's own defaults. */
+export interface Security {
+  /** Client addresses limited per user only (a webmail host), as CIDRs. */
+  readonly rateLimitExempt: ReadonlyArray<string>
+  /** Serve without `AUTH_SHARED_SECRET` on an address that is not loopback. */
+  readonly allowNoSecret: boolean
+  /** A request must arrive whole within this, or its socket is closed. */
+  readonly requestTimeout: Duration.Duration
+  /** Connections open at once on the auth port; the rest are refused at once. */
+  readonly maxConnections: number
+}
+
+/** The `Security` defaults, for a configuration built in code. */
+export const defaultSecurity: Security = {
+  rateLimitExempt: [],
+  allowNoSecret: false,
+  requestTimeout: Duration.seconds(5),
+  maxConnections: 1024
 }
 
 /** Every problem found in one run, each a line for the operator. */
@@ -58,15 +81,6 @@ const ldapUrls = Var.parsed((raw) => {
 const dn = Var.checked(Dn.check)
 
 const userFilter = Var.checked((raw) => (raw === "" ? "is empty" : Filter.check(raw)))
-
-const boolean = Var.parsed((raw) => {
-  const value = raw.toLowerCase()
-  return value === "true" || value === "1" || value === "yes"
-    ? Result.succeed(true)
-    : value === "false" || value === "0" || value === "no"
-    ? Result.succeed(false)
-    : Result.fail("is not true or false")
-})
 
 /** A PEM file of CA certificates, read once at start-up: a path that cannot be read is a setting to fix, not a login failure. */
 const caFile = Var.parsed((raw) => {
@@ -103,6 +117,31 @@ const backend = Var.parsed((raw): Result.Result<Backend, string> => {
   return match !== null && Net.isIP(host) !== 0 && port > 0 && port <= 65535
     ? Result.succeed({ host, port })
     : Result.fail("is not an IP address and port such as 127.0.0.1:143")
+})
+
+const attributeName = Var.checked((raw) =>
+  /^[A-Za-z][A-Za-z0-9-]*$/.test(raw) ? undefined : "is not an attribute name such as uid"
+)
+
+const cidrs = Var.parsed((raw) => {
+  const list = raw.split(",").map((cidr) => cidr.trim()).filter((cidr) => cidr !== "")
+  try {
+    RateLimiter.exemptList(list)
+    return Result.succeed(list)
+  } catch {
+    return Result.fail("is not a comma-separated list of CIDRs such as 192.0.2.0/24")
+  }
+})
+
+const boolean = Var.parsed((raw) =>
+  /^(true|false)$/i.test(raw) ? Result.succeed(raw.toLowerCase() === "true") : Result.fail("is not true or false")
+)
+
+const seconds = Var.parsed((raw) => {
+  const value = Number(raw)
+  return /^\d+(\.\d+)?$/.test(raw) && value > 0 && value <= 3600
+    ? Result.succeed(Duration.seconds(value))
+    : Result.fail("is not a number of seconds in (0, 3600]")
 })
 
 const defaultBackend = (port: number): Backend => ({ host: "127.0.0.1", port })
@@ -158,7 +197,42 @@ export const variables = {
   imap: Var.withDefault("MAIL_BACKEND_IMAP", defaultBackend(143), "127.0.0.1:143", "IMAP server nginx proxies to", backend),
   pop3: Var.withDefault("MAIL_BACKEND_POP3", defaultBackend(110), "127.0.0.1:110", "POP3 server nginx proxies to", backend),
   smtp: Var.withDefault("MAIL_BACKEND_SMTP", defaultBackend(25), "127.0.0.1:25", "SMTP server nginx proxies to", backend),
-  metricsPort: Var.withDefault("METRICS_PORT", 9181, "9181", "port of GET /metrics (Prometheus), on AUTH_HTTP_HOST", port)
+  metricsPort: Var.withDefault("METRICS_PORT", 9181, "9181", "port of GET /metrics (Prometheus), on AUTH_HTTP_HOST", port),
+  loginAttribute: Var.withDefault(
+    "LDAP_LOGIN_ATTRIBUTE",
+    "uid",
+    "uid",
+    "the entry's attribute sent back to nginx as Auth-User (the name the backend sees)",
+    attributeName
+  ),
+  rateLimitExempt: Var.withDefault(
+    "RATE_LIMIT_EXEMPT",
+    defaultSecurity.rateLimitExempt,
+    "none",
+    "comma-separated CIDRs (a webmail host) limited per user only, never per address",
+    cidrs
+  ),
+  allowNoSecret: Var.withDefault(
+    "AUTH_ALLOW_NO_SECRET",
+    defaultSecurity.allowNoSecret,
+    "false",
+    "serve without AUTH_SHARED_SECRET on an address that is not loopback",
+    boolean
+  ),
+  requestTimeout: Var.withDefault(
+    "AUTH_HTTP_REQUEST_TIMEOUT",
+    defaultSecurity.requestTimeout,
+    "5",
+    "seconds a request has to arrive whole before its socket is closed",
+    seconds
+  ),
+  maxConnections: Var.withDefault(
+    "AUTH_HTTP_MAX_CONNECTIONS",
+    defaultSecurity.maxConnections,
+    "1024",
+    "connections open at once on the auth port; the rest are refused at once",
+    integer(1)
+  )
 }
 
 type Values = { readonly [K in keyof typeof variables]: (typeof variables)[K] extends Var.Variable<infer A> ? A : never }
@@ -172,12 +246,19 @@ const assemble = (values: Values): AppConfig => ({
     userFilter: values.userFilter,
     maxIdle: values.maxIdle,
     maxSize: values.maxSize,
-    tls: { startTls: values.startTls, ca: values.tlsCaFile, serverName: values.tlsServerName }
+    tls: { startTls: values.startTls, ca: values.tlsCaFile, serverName: values.tlsServerName },
+    loginAttribute: values.loginAttribute
   },
   http: { host: values.httpHost, port: values.httpPort },
   sharedSecret: values.sharedSecret,
   backends: { imap: values.imap, pop3: values.pop3, smtp: values.smtp },
-  metricsPort: values.metricsPort
+  metricsPort: values.metricsPort,
+  security: {
+    rateLimitExempt: values.rateLimitExempt,
+    allowNoSecret: values.allowNoSecret,
+    requestTimeout: values.requestTimeout,
+    maxConnections: values.maxConnections
+  }
 })
 
 /** A rule over several variables, each already valid on its own; the line names all of them with their values. */
