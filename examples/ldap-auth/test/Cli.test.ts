@@ -12,6 +12,8 @@ import * as ServerProcess from "../harness/ServerProcess.ts"
 import * as Slapd from "../harness/Slapd.ts"
 
 const main = Path.join(import.meta.dirname, "..", "main.ts")
+// As `npm run ldap-auth` runs it: the pool resolved from `src/` through the package's own export condition.
+const node = ["--conditions=effect-connection-pool:source", main]
 
 interface Finished {
   readonly code: number | null
@@ -24,7 +26,7 @@ const cli = (args: ReadonlyArray<string>, options: { env?: Record<string, string
   Effect.callback<Finished>((resume) => {
     const child = ChildProcess.execFile(
       process.execPath,
-      [main, ...args],
+      [...node, ...args],
       { env: { PATH: process.env.PATH ?? "", ...options.env }, timeout: 30_000 },
       (error, stdout, stderr) =>
         resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }))
@@ -184,7 +186,7 @@ layer(Slapd.layer(), { excludeTestServices: true })("ldap-auth CLI against slapd
       const logBefore = (yield* slapd.log).length
       const authPort = yield* ServerProcess.freePort
       const metricsPort = yield* ServerProcess.freePort
-      const child = ChildProcess.spawn(process.execPath, [main, "serve"], {
+      const child = ChildProcess.spawn(process.execPath, [...node, "serve"], {
         env: {
           PATH: process.env.PATH ?? "",
           ...ldapEnv(slapd),

@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Logger, Redacted, References, Scope } from "effect"
-import * as ConnectionPool from "../../../src/ConnectionPool.ts"
+import { ConnectionPool } from "effect-connection-pool"
 import type { LdapAuthOptions } from "../src/LdapAuth.ts"
 import * as LdapClient from "../src/LdapClient.ts"
 import * as LdapAuthInternal from "../src/internal/ldapAuth.ts"

@@ -2,7 +2,7 @@
  * The body of `LdapAuth`: options with their defaults, one pool pair per server, failover, and the login itself.
  */
 import { Cause, Context, Duration, Effect, Redacted, Scope } from "effect"
-import * as ConnectionPool from "../../../../src/ConnectionPool.ts"
+import { ConnectionPool } from "effect-connection-pool"
 import { AuthError } from "../AuthError.ts"
 import type { AuthenticatedUser, LdapAuth, LdapAuthOptions } from "../LdapAuth.ts"
 import * as LdapClient from "../LdapClient.ts"

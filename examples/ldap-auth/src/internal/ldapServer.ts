@@ -4,7 +4,7 @@
  * therefore never runs anonymously or under a user's identity, and a user bind never disturbs a search connection.
  */
 import { Duration, Effect, Redacted, Scope } from "effect"
-import * as ConnectionPool from "../../../../src/ConnectionPool.ts"
+import { ConnectionPool } from "effect-connection-pool"
 import * as LdapClient from "../LdapClient.ts"
 import { LdapError } from "../LdapError.ts"
 import * as LdapUrl from "./ldapUrl.ts"
