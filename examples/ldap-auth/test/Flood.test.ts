@@ -115,5 +115,5 @@ layer(Slapd.layer(), { excludeTestServices: true, timeout: 300_000 })("auth serv
       const lines = stderr.split("\n").filter((line) => line !== "")
       assert.isAtMost(lines.length, 12, lines.join("\n"))
       console.log(`flood: ${requests} requests, resident ${startRss} -> max ${maxRss} bytes, ${lines.length} log lines`)
-    }))
+    }), { timeout: 300_000 })
 })
