@@ -12,10 +12,12 @@
  * | `MAIL_BACKEND_IMAP`, `MAIL_BACKEND_POP3`, `MAIL_BACKEND_SMTP` | `127.0.0.1:143`, `127.0.0.1:110`, `127.0.0.1:25` |
  * | `POOL_MAX_IDLE`, `POOL_MAX_SIZE` | `4`, `16` |
  * | `METRICS_PORT` | `9181` |
+ * | `REDIS_URL`, `REDIS_TIMEOUT` | none (limits kept in memory), `250ms` |
  */
 import * as Net from "node:net"
-import { Config, ConfigProvider, Effect, Option, Redacted } from "effect"
+import { Config, ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
 import type { Backend, MailProtocol } from "./AuthHttpProtocol.ts"
+import * as RateLimiterStoreRedis from "./RateLimiterStoreRedis.ts"
 
 export interface AppConfig {
   readonly ldap: {
@@ -31,6 +33,8 @@ export interface AppConfig {
   readonly sharedSecret: Redacted.Redacted<string> | undefined
   readonly backends: Readonly<Record<MailProtocol, Backend>>
   readonly metricsPort: number
+  /** Where the rate limiter keeps its state when it is shared with other auth servers; in memory when unset. */
+  readonly redis?: { readonly url: RateLimiterStoreRedis.RedisUrl; readonly timeout: Duration.Duration } | undefined
 }
 
 const invalid = (name: string, why: string) =>
@@ -84,6 +88,18 @@ const backend = (name: string, fallback: Backend) =>
 const optional = <A>(config: Config.Config<A>) =>
   Config.option(config).pipe(Config.map(Option.getOrUndefined))
 
+// Shared rate limits: REDIS_URL, and how long a login may wait for Redis before the limits are kept locally.
+const redis = Config.all({
+  url: optional(checked("REDIS_URL", RateLimiterStoreRedis.parseUrl)),
+  timeout: checked("REDIS_TIMEOUT", (raw) => {
+    const match = /^(\d+) ?(ms|s)$/.exec(raw)
+    const millis = Number(match?.[1]) * (match?.[2] === "s" ? 1000 : 1)
+    return millis >= 1 && millis <= 60_000
+      ? { value: Duration.millis(millis) }
+      : `must be a duration from 1ms to 60s such as 250ms or 1s, got ${JSON.stringify(raw)}`
+  }).pipe(Config.withDefault(Duration.millis(250)))
+}).pipe(Config.map(({ timeout, url }) => (url === undefined ? undefined : { url, timeout })))
+
 export const config: Config.Config<AppConfig> = Config.all({
   ldap: Config.all({
     urls: ldapUrls,
@@ -105,7 +121,8 @@ export const config: Config.Config<AppConfig> = Config.all({
     pop3: backend("MAIL_BACKEND_POP3", { host: "127.0.0.1", port: 110 }),
     smtp: backend("MAIL_BACKEND_SMTP", { host: "127.0.0.1", port: 25 })
   }),
-  metricsPort: port("METRICS_PORT", 9181)
+  metricsPort: port("METRICS_PORT", 9181),
+  redis
 })
 
 /**

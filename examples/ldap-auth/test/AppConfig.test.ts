@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Redacted } from "effect"
+import { ConfigProvider, Duration, Effect, Redacted } from "effect"
 import * as AppConfig from "../src/AppConfig.ts"
 
 const required = {
@@ -65,6 +65,37 @@ describe("AppConfig", () => {
       for (const [name, value] of cases) {
         const line = yield* problem({ ...required, [name]: value })
         assert.match(line, new RegExp(`^Configuration error: ${name} [^\\n]+$`), `${name}=${value}`)
+      }
+    }))
+
+  it.effect("keeps the limits in memory without REDIS_URL, and reads redis://host:port[/db] with its timeout", () =>
+    Effect.gen(function*() {
+      const plain = yield* load(required)
+      assert.strictEqual(plain._tag === "Success" && plain.success.redis, undefined)
+      const shared = yield* load({ ...required, REDIS_URL: "redis://redis.example.org:6380/2", REDIS_TIMEOUT: "1s" })
+      assert.strictEqual(shared._tag, "Success")
+      if (shared._tag !== "Success") return
+      assert.deepStrictEqual(shared.success.redis?.url, { host: "redis.example.org", port: 6380, db: 2 })
+      assert.strictEqual(Duration.toMillis(shared.success.redis!.timeout), 1000)
+      const defaults = yield* load({ ...required, REDIS_URL: "redis://[::1]" })
+      assert.deepStrictEqual(defaults._tag === "Success" && defaults.success.redis, {
+        url: { host: "::1", port: 6379, db: 0 },
+        timeout: Duration.millis(250)
+      })
+    }))
+
+  it.effect("names REDIS_URL or REDIS_TIMEOUT and the value in one line, never a password in the URL", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(yield* problem({ ...required, REDIS_URL: "rediss://r:6379" }),
+        `Configuration error: REDIS_URL must be redis://host:port[/db], got "rediss://r:6379"`)
+      const secret = yield* problem({ ...required, REDIS_URL: "redis://user:hunter2@r:6379/0" })
+      assert.match(secret, /^Configuration error: REDIS_URL must be redis:\/\/host:port\[\/db\], got "redis:\/\/…@r:6379\/0"$/)
+      for (const value of ["redis://r:0", "redis://r:65536", "redis://r:6379/x", "redis://", "r:6379", "redis://r:6379/0/1"]) {
+        assert.match(yield* problem({ ...required, REDIS_URL: value }), /^Configuration error: REDIS_URL must be [^\n]+$/, value)
+      }
+      for (const value of ["0ms", "2 minutes", "fast", "61s", "-1s"]) {
+        assert.strictEqual(yield* problem({ ...required, REDIS_URL: "redis://r", REDIS_TIMEOUT: value }),
+          `Configuration error: REDIS_TIMEOUT must be a duration from 1ms to 60s such as 250ms or 1s, got ${JSON.stringify(value)}`)
       }
     }))
 })
