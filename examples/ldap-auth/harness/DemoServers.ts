@@ -4,7 +4,6 @@
  * that asks the auth server about every login. Everything stops when the scope closes.
  */
 import { Context, Duration, Effect, Layer, Redacted, Scope } from "effect"
-import type { HttpServerError } from "effect/http"
 import * as Slapd from "./Slapd.ts"
 import type { AppConfig } from "../src/AppConfig.ts"
 import * as AuthApp from "../src/internal/AuthApp.ts"
@@ -33,7 +32,7 @@ export class DemoServers extends Context.Service<DemoServers, Servers>()(
   "effect-connection-pool/examples/DemoServers"
 ) {}
 
-export type DemoServersError = Slapd.SlapdError | ServerProcessError | HttpServerError.ServeError
+export type DemoServersError = Slapd.SlapdError | ServerProcessError | AuthApp.ListenError
 
 /** The shared secret between nginx and the auth server: random per run. */
 const randomSecret = () => Redacted.make(crypto.randomUUID())

@@ -64,6 +64,13 @@ export class LdapAuth extends Context.Service<LdapAuth, {
 }>()("effect-connection-pool/examples/LdapAuth") {}
 
 /**
+ * The rules `make` enforces, as a pure function: `undefined`, or the first problem naming the option and the value
+ * (`maxIdle (8) must not be above maxSize (4)`). A configuration calls it to report a bad setting as one line
+ * instead of a defect at start-up.
+ */
+export const check: (options: LdapAuthOptions) => string | undefined = internal.check
+
+/**
  * Builds the service and its pools in the current scope; no connection opens until the first login. Invalid
  * options are a defect naming the option and its value.
  */

@@ -10,6 +10,7 @@
 import { Clock, Duration, Effect, Redacted, Scope } from "effect"
 import * as Ldapts from "ldapts"
 import * as Net from "node:net"
+import * as LdapUrl from "./internal/ldapUrl.ts"
 import { fromCause, LdapError } from "./LdapError.ts"
 
 export interface LdapClientOptions {
@@ -46,12 +47,6 @@ export interface SearchOptions {
 
 const whoAmIOid = "1.3.6.1.4.1.4203.1.11.3"
 
-const parseUrl = (url: string): { readonly host: string; readonly port: number } => {
-  const parsed = new URL(url)
-  if (parsed.protocol !== "ldap:") throw new Error(`only ldap:// URLs are supported, got ${url}`)
-  return { host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"), port: parsed.port === "" ? 389 : Number(parsed.port) }
-}
-
 const timeoutError = (operation: string, duration: Duration.Duration) =>
   new LdapError({ reason: "Timeout", message: `${operation}: no answer within ${Duration.format(duration)}` })
 
@@ -59,7 +54,8 @@ const openSocket = (url: string, timeout: Duration.Duration) =>
   Effect.callback<Net.Socket, LdapError>((resume) => {
     let socket: Net.Socket
     try {
-      socket = Net.connect(parseUrl(url))
+      const { host, port } = LdapUrl.parseUnsafe(url)
+      socket = Net.connect({ host, port })
     } catch (cause) {
       return resume(Effect.fail(new LdapError({ reason: "Protocol", message: `connect: bad URL ${url}`, cause })))
     }

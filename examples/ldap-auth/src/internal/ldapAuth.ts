@@ -1,7 +1,7 @@
 /**
  * The body of `LdapAuth`: options with their defaults, one pool pair per server, failover, and the login itself.
  */
-import { Context, Duration, Effect, Redacted, Scope } from "effect"
+import { Cause, Context, Duration, Effect, Redacted, Scope } from "effect"
 import * as ConnectionPool from "../../../../src/ConnectionPool.ts"
 import { AuthError } from "../AuthError.ts"
 import type { AuthenticatedUser, LdapAuth, LdapAuthOptions } from "../LdapAuth.ts"
@@ -9,8 +9,10 @@ import * as LdapClient from "../LdapClient.ts"
 import { LdapError } from "../LdapError.ts"
 import * as Failover from "./ldapFailover.ts"
 import * as Filter from "./ldapFilter.ts"
+import * as Dn from "./ldapDn.ts"
 import * as Input from "./ldapInput.ts"
 import * as Server from "./ldapServer.ts"
+import * as LdapUrl from "./ldapUrl.ts"
 
 export const defaultUserFilter = "(&(objectClass=inetOrgPerson)(uid={user}))"
 
@@ -38,19 +40,37 @@ const fromBindError = (error: LdapError | ConnectionPool.PoolError): AuthError =
 
 const isPassword = (name: string) => name.toLowerCase() === "userpassword"
 
-const validate = (options: LdapAuthOptions): void => {
-  const fail = (option: string, value: unknown, rule: string) => {
-    throw new Error(`LdapAuth: ${option} ${rule}, got ${JSON.stringify(value)}`)
-  }
-  if (options.urls.length === 0) fail("urls", options.urls, "must list at least one server")
+const count = (option: string, value: number | undefined, min: number): string | undefined =>
+  value === undefined || (Number.isInteger(value) && value >= min)
+    ? undefined
+    : `${option} must be an integer >= ${min}, got ${value}`
+
+/** The options' rules, each value read by the same parser the configuration uses; the first problem found. */
+export const check = (options: LdapAuthOptions): string | undefined => {
+  if (options.urls.length === 0) return "urls must list at least one server"
   for (const url of options.urls) {
-    if (!URL.canParse(url) || new URL(url).protocol !== "ldap:") fail("urls", url, "must be ldap:// URLs")
+    const parsed = LdapUrl.parse(url)
+    if (typeof parsed === "string") return `urls has ${JSON.stringify(url)}, which ${parsed}`
   }
-  if (options.baseDn === "") fail("baseDn", options.baseDn, "must not be empty")
-  if (options.bindDn === "") fail("bindDn", options.bindDn, "must not be empty")
-  if (Redacted.value(options.bindPassword) === "") fail("bindPassword", "", "must not be empty")
-  Filter.validateTemplate(options.userFilter ?? defaultUserFilter)
+  const baseDn = Dn.check(options.baseDn)
+  if (baseDn !== undefined) return `baseDn ${baseDn}`
+  const bindDn = Dn.check(options.bindDn)
+  if (bindDn !== undefined) return `bindDn ${bindDn}`
+  if (Redacted.value(options.bindPassword) === "") return `bindPassword ${emptyPassword}`
+  const filter = Filter.check(options.userFilter ?? defaultUserFilter)
+  if (filter !== undefined) return `userFilter ${filter}`
+  const sizes = count("maxIdle", options.maxIdle, 0) ?? count("maxSize", options.maxSize, 1)
+  if (sizes !== undefined) return sizes
+  const maxIdle = options.maxIdle ?? defaultMaxIdle
+  const maxSize = options.maxSize ?? defaultMaxSize
+  return maxIdle > maxSize ? `maxIdle (${maxIdle}) must not be above maxSize (${maxSize})` : undefined
 }
+
+/** Why an empty service password is refused, for the option check and the configuration alike. */
+export const emptyPassword = "is empty: an empty password is an unauthenticated bind, which proves nothing"
+
+export const defaultMaxIdle = 4
+export const defaultMaxSize = 16
 
 /** The service and, for tests and diagnostics, the pool pair of each server. */
 export interface Instance {
@@ -60,7 +80,8 @@ export interface Instance {
 
 export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, Scope.Scope> =>
   Effect.gen(function*() {
-    yield* Effect.sync(() => validate(options))
+    const problem = check(options)
+    if (problem !== undefined) return yield* Effect.die(new Cause.IllegalArgumentError(`LdapAuth: ${problem}`))
     const template = options.userFilter ?? defaultUserFilter
     const attributes = (options.attributes ?? ["uid", "mail", "cn"]).filter((name) => !isPassword(name))
     const operationTimeout = options.operationTimeout ?? Duration.seconds(2)
@@ -78,8 +99,8 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
         connectTimeout: options.connectTimeout ?? Duration.seconds(2),
         operationTimeout,
         pingAfter: Duration.fromInputUnsafe(options.validateAfter ?? Duration.seconds(30)),
-        maxIdle: options.maxIdle ?? 4,
-        maxSize: options.maxSize ?? 16,
+        maxIdle: options.maxIdle ?? defaultMaxIdle,
+        maxSize: options.maxSize ?? defaultMaxSize,
         acquireTimeout: options.acquireTimeout ?? Duration.seconds(5),
         idleTimeout: options.idleTimeout ?? Duration.minutes(5),
         name: options.name ?? "ldap"
