@@ -16,6 +16,7 @@ import * as Filter from "./internal/ldapFilter.ts"
 import * as LdapUrl from "./internal/ldapUrl.ts"
 import * as LdapAuth from "./LdapAuth.ts"
 import * as RateLimiterStoreRedis from "./RateLimiterStoreRedis.ts"
+import * as RateLimiter from "./RateLimiter.ts"
 import { emptyPassword } from "./internal/ldapAuth.ts"
 
 export interface AppConfig {
@@ -27,6 +28,7 @@ export interface AppConfig {
     readonly userFilter: string | undefined
     readonly maxIdle: number
     readonly maxSize: number
+    readonly loginAttribute: string
   }
   readonly http: { readonly host: string; readonly port: number }
   readonly sharedSecret: Redacted.Redacted<string> | undefined
@@ -34,6 +36,27 @@ export interface AppConfig {
   readonly metricsPort: number
   /** Where the rate limiter keeps its state when it is shared with other auth servers; in memory when unset. */
   readonly redis?: { readonly url: RateLimiterStoreRedis.RedisUrl; readonly timeout: Duration.Duration } | undefined
+  readonly security: Security
+}
+
+/** What limits hostile traffic, beyond the rate limiter's own defaults. */
+export interface Security {
+  /** Client addresses limited per user only (a webmail host), as CIDRs. */
+  readonly rateLimitExempt: ReadonlyArray<string>
+  /** Serve without `AUTH_SHARED_SECRET` on an address that is not loopback. */
+  readonly allowNoSecret: boolean
+  /** A request must arrive whole within this, or its socket is closed. */
+  readonly requestTimeout: Duration.Duration
+  /** Connections open at once on the auth port; the rest are refused at once. */
+  readonly maxConnections: number
+}
+
+/** The `Security` defaults, for a configuration built in code. */
+export const defaultSecurity: Security = {
+  rateLimitExempt: [],
+  allowNoSecret: false,
+  requestTimeout: Duration.seconds(5),
+  maxConnections: 1024
 }
 
 /** Every problem found in one run, each a line for the operator. */
@@ -89,6 +112,31 @@ const redisTimeout = Var.parsed((raw) => {
     : Result.fail("is not a duration from 1ms to 60s such as 250ms or 1s")
 })
 
+const attributeName = Var.checked((raw) =>
+  /^[A-Za-z][A-Za-z0-9-]*$/.test(raw) ? undefined : "is not an attribute name such as uid"
+)
+
+const cidrs = Var.parsed((raw) => {
+  const list = raw.split(",").map((cidr) => cidr.trim()).filter((cidr) => cidr !== "")
+  try {
+    RateLimiter.exemptList(list)
+    return Result.succeed(list)
+  } catch {
+    return Result.fail("is not a comma-separated list of CIDRs such as 192.0.2.0/24")
+  }
+})
+
+const boolean = Var.parsed((raw) =>
+  /^(true|false)$/i.test(raw) ? Result.succeed(raw.toLowerCase() === "true") : Result.fail("is not true or false")
+)
+
+const seconds = Var.parsed((raw) => {
+  const value = Number(raw)
+  return /^\d+(\.\d+)?$/.test(raw) && value > 0 && value <= 3600
+    ? Result.succeed(Duration.seconds(value))
+    : Result.fail("is not a number of seconds in (0, 3600]")
+})
+
 const defaultBackend = (port: number): Backend => ({ host: "127.0.0.1", port })
 
 /** Every variable, in the order `serve --help` lists them. */
@@ -132,6 +180,41 @@ export const variables = {
     "250ms",
     "longest a login waits for Redis before the limits are kept locally until it answers again",
     redisTimeout
+  ),
+  loginAttribute: Var.withDefault(
+    "LDAP_LOGIN_ATTRIBUTE",
+    "uid",
+    "uid",
+    "the entry's attribute sent back to nginx as Auth-User (the name the backend sees)",
+    attributeName
+  ),
+  rateLimitExempt: Var.withDefault(
+    "RATE_LIMIT_EXEMPT",
+    defaultSecurity.rateLimitExempt,
+    "none",
+    "comma-separated CIDRs (a webmail host) limited per user only, never per address",
+    cidrs
+  ),
+  allowNoSecret: Var.withDefault(
+    "AUTH_ALLOW_NO_SECRET",
+    defaultSecurity.allowNoSecret,
+    "false",
+    "serve without AUTH_SHARED_SECRET on an address that is not loopback",
+    boolean
+  ),
+  requestTimeout: Var.withDefault(
+    "AUTH_HTTP_REQUEST_TIMEOUT",
+    defaultSecurity.requestTimeout,
+    "5",
+    "seconds a request has to arrive whole before its socket is closed",
+    seconds
+  ),
+  maxConnections: Var.withDefault(
+    "AUTH_HTTP_MAX_CONNECTIONS",
+    defaultSecurity.maxConnections,
+    "1024",
+    "connections open at once on the auth port; the rest are refused at once",
+    integer(1)
   )
 }
 
@@ -145,13 +228,20 @@ const assemble = (values: Values): AppConfig => ({
     bindPassword: values.bindPassword,
     userFilter: values.userFilter,
     maxIdle: values.maxIdle,
-    maxSize: values.maxSize
+    maxSize: values.maxSize,
+    loginAttribute: values.loginAttribute
   },
   http: { host: values.httpHost, port: values.httpPort },
   sharedSecret: values.sharedSecret,
   backends: { imap: values.imap, pop3: values.pop3, smtp: values.smtp },
   metricsPort: values.metricsPort,
-  redis: values.redisUrl === undefined ? undefined : { url: values.redisUrl, timeout: values.redisTimeout }
+  redis: values.redisUrl === undefined ? undefined : { url: values.redisUrl, timeout: values.redisTimeout },
+  security: {
+    rateLimitExempt: values.rateLimitExempt,
+    allowNoSecret: values.allowNoSecret,
+    requestTimeout: values.requestTimeout,
+    maxConnections: values.maxConnections
+  }
 })
 
 /** A rule over several variables, each already valid on its own; the line names all of them with their values. */

@@ -37,8 +37,27 @@ ${AppConfig.help("  ")}
 
   Every problem with them is reported at once, one line each on stderr, and the exit code is 1.`
 
+const isLoopback = (host: string) => /^(127\.|::ffff:127\.)/i.test(host) || host === "::1"
+
+/**
+ * Without `AUTH_SHARED_SECRET` anyone who reaches the port can check passwords there and pick the `Client-IP`
+ * the limits count: a warning on loopback, a refusal elsewhere unless `AUTH_ALLOW_NO_SECRET=true`.
+ */
+const checkSecret = (config: AppConfig.AppConfig) => {
+  if (config.sharedSecret !== undefined) return Effect.void
+  if (!isLoopback(config.http.host) && !config.security.allowNoSecret) {
+    return configurationError([
+      `AUTH_SHARED_SECRET is not set and AUTH_HTTP_HOST=${config.http.host} is not loopback; set a secret, or AUTH_ALLOW_NO_SECRET=true`
+    ])
+  }
+  return Effect.logWarning(
+    "AUTH_SHARED_SECRET is not set: any process that can reach the auth port can check passwords there and choose the Client-IP the rate limits count"
+  )
+}
+
 export const serve = Command.make("serve", {}, Effect.fn("Cli.serve")(function*() {
   const config = yield* loadConfig
+  yield* checkSecret(config)
   yield* Layer.launch(
     Layer.effectDiscard(
       Effect.gen(function*() {

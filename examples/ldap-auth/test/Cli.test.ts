@@ -6,7 +6,7 @@ import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Redacted, Schedule } from "effect"
+import { Cause, Effect, Fiber, Redacted, Schedule } from "effect"
 import * as AppConfig from "../src/AppConfig.ts"
 import * as ServerProcess from "../harness/ServerProcess.ts"
 import * as Slapd from "../harness/Slapd.ts"
@@ -133,12 +133,23 @@ describe("ldap-auth CLI", () => {
       )
       const port = (busy.address() as Net.AddressInfo).port
       const free = yield* ServerProcess.freePort
-      const auth = yield* cli(["serve"], { env: { ...env, AUTH_HTTP_PORT: String(port), METRICS_PORT: String(free) } })
-      const metrics = yield* cli(["serve"], { env: { ...env, AUTH_HTTP_PORT: String(free), METRICS_PORT: String(port) } })
+      // A secret, so that the warning about running without one stays out of stderr.
+      const secured = { ...env, AUTH_SHARED_SECRET: "test-secret" }
+      const auth = yield* cli(["serve"], { env: { ...secured, AUTH_HTTP_PORT: String(port), METRICS_PORT: String(free) } })
+      const metrics = yield* cli(["serve"], { env: { ...secured, AUTH_HTTP_PORT: String(free), METRICS_PORT: String(port) } })
       assert.deepStrictEqual([auth.code, metrics.code], [1, 1])
       assert.strictEqual(auth.stderr, `Configuration error: AUTH_HTTP_PORT=${port}: 127.0.0.1:${port} is already in use\n`)
       assert.strictEqual(metrics.stderr, `Configuration error: METRICS_PORT=${port}: 127.0.0.1:${port} is already in use\n`)
     }).pipe(Effect.scoped))
+
+  it.live("no accidental oracle: an empty secret, or none on a public address, stops start-up with one line", () =>
+    Effect.gen(function*() {
+      const empty = yield* cli(["serve"], { env: { ...env, AUTH_SHARED_SECRET: "" } })
+      const exposed = yield* cli(["serve"], { env: { ...env, AUTH_HTTP_HOST: "0.0.0.0", AUTH_HTTP_PORT: "19180" } })
+      assert.deepStrictEqual([empty.code, exposed.code], [1, 1])
+      assert.match(empty.stderr, /^Configuration error: AUTH_SHARED_SECRET is empty[^\n]*\n$/)
+      assert.match(exposed.stderr, /^Configuration error: AUTH_SHARED_SECRET is not set and AUTH_HTTP_HOST=0\.0\.0\.0 [^\n]*\n$/)
+    }))
 })
 
 layer(Slapd.layer(), { excludeTestServices: true })("ldap-auth CLI against slapd", (it) => {
@@ -166,7 +177,8 @@ layer(Slapd.layer(), { excludeTestServices: true })("ldap-auth CLI against slapd
       assert.strictEqual(result.stderr, "")
     }))
 
-  it.effect("serve: answers nginx, then on SIGTERM exits 0 with every LDAP connection unbound", () =>
+  for (const signal of ["SIGTERM", "SIGHUP"] as const) {
+  it.effect(`serve: answers nginx, then on ${signal} under load answers every login in flight, exits 0 and unbinds`, () =>
     Effect.gen(function*() {
       const slapd = yield* Slapd.Slapd
       const logBefore = (yield* slapd.log).length
@@ -203,8 +215,24 @@ layer(Slapd.layer(), { excludeTestServices: true })("ldap-auth CLI against slapd
       assert.deepStrictEqual(yield* ask, ["OK", "143"])
       assert.isAbove(yield* slapd.connections, 0)
 
-      child.kill("SIGTERM")
+      // Logins in flight when the signal arrives are answered with the right answer; later ones find the port
+      // closed, or are reset from the listen backlog without ever reaching the server. Ten: a login in flight
+      // counts against the (user, address) budget until it is answered.
+      const load = yield* Effect.forkChild(Effect.forEach(
+        Array.from({ length: 10 }, (_, i) => i),
+        () => Effect.exit(Effect.tryPromise({ try: () => Effect.runPromise(ask), catch: (error) => error })),
+        { concurrency: "unbounded" }
+      ))
+      yield* Effect.sleep("5 millis")
+      child.kill(signal)
       assert.strictEqual(yield* exited, 0)
+      const results = yield* Fiber.join(load)
+      const answered = results.filter((result) => result._tag === "Success")
+      for (const result of results) {
+        if (result._tag === "Success") assert.deepStrictEqual(result.value, ["OK", "143"])
+        else assert.match(String((result.cause as any)?.reasons?.[0]?.error?.cause?.cause?.code ?? Cause.pretty(result.cause)), /ECONNREFUSED|ECONNRESET/)
+      }
+      assert.isAbove(answered.length, 0)
       // slapd logs an UNBIND after it has read it, which may be a moment after the client exited;
       // its log may also lag behind the fixture's own readiness probes.
       const notUnbound = Effect.orDie(slapd.log).pipe(
@@ -228,4 +256,5 @@ layer(Slapd.layer(), { excludeTestServices: true })("ldap-auth CLI against slapd
       )
       assert.strictEqual(open, 0)
     }))
+  }
 })

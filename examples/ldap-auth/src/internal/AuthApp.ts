@@ -10,6 +10,7 @@ import * as AuthHttpHandler from "../AuthHttpHandler.ts"
 import * as AuthHttpServer from "../AuthHttpServer.ts"
 import * as LdapAuth from "../LdapAuth.ts"
 import * as RateLimiter from "../RateLimiter.ts"
+import * as RateLimiterStore from "../RateLimiterStore.ts"
 
 export class AuthApp extends Context.Service<AuthApp, {
   readonly authPort: number
@@ -20,6 +21,8 @@ export interface Overrides {
   /** Options of the LDAP layer the environment does not carry (timeouts, cooldowns). */
   readonly ldap?: Partial<LdapAuth.LdapAuthOptions> | undefined
   readonly rateLimits?: RateLimiter.Options | undefined
+  /** Where the limiter keeps its counters; this process's memory by default. */
+  readonly rateLimiterStore?: Layer.Layer<RateLimiterStore.RateLimiterStore> | undefined
   readonly handler?: Partial<AuthHttpHandler.Options> | undefined
 }
 
@@ -64,7 +67,10 @@ export const layer = (
     Effect.gen(function*() {
       const { host } = config.http
       const authPort = yield* bound(
-        AuthHttpServer.layer(config.http),
+        AuthHttpServer.layer(config.http, {
+          requestTimeout: config.security.requestTimeout,
+          maxConnections: config.security.maxConnections
+        }),
         { name: AppConfig.variables.httpPort.name, value: String(config.http.port) },
         `${host}:${config.http.port}`
       )
@@ -82,7 +88,13 @@ export const layer = (
     Layer.provide(
       Layer.mergeAll(
         LdapAuth.layer({ ...config.ldap, ...overrides.ldap }),
-        RateLimiter.layer(overrides.rateLimits)
+        RateLimiter.layer({
+          ...RateLimiter.defaultOptions,
+          exempt: config.security.rateLimitExempt,
+          ...overrides.rateLimits
+        }).pipe(
+          Layer.provide(overrides.rateLimiterStore ?? RateLimiterStore.layerMemory())
+        )
       )
     )
   )

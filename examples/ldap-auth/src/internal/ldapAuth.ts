@@ -11,12 +11,21 @@ import * as Failover from "./ldapFailover.ts"
 import * as Filter from "./ldapFilter.ts"
 import * as Dn from "./ldapDn.ts"
 import * as Input from "./ldapInput.ts"
+import * as LogText from "./logText.ts"
 import * as Server from "./ldapServer.ts"
 import * as LdapUrl from "./ldapUrl.ts"
 
 export const defaultUserFilter = "(&(objectClass=inetOrgPerson)(uid={user}))"
 
 const invalidCredentials = () => new AuthError({ reason: "InvalidCredentials", message: "invalid user name or password" })
+
+/** The innermost message of a fault, one line: `bind: connect ECONNREFUSED 127.0.0.1:389`. */
+const explainFault = (error: AuthError): string => {
+  let cause: unknown = error
+  while (typeof cause === "object" && cause !== null && "cause" in cause && cause.cause instanceof Error) cause = cause.cause
+  const message = cause instanceof Error ? cause.message : String(cause)
+  return message.split("\n")[0]!.slice(0, 200)
+}
 
 const temporary = (cause: unknown) =>
   new AuthError({ reason: "Temporary", message: "the directory did not answer; try again later", cause })
@@ -83,7 +92,10 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
     const problem = check(options)
     if (problem !== undefined) return yield* Effect.die(new Cause.IllegalArgumentError(`LdapAuth: ${problem}`))
     const template = options.userFilter ?? defaultUserFilter
-    const attributes = (options.attributes ?? ["uid", "mail", "cn"]).filter((name) => !isPassword(name))
+    const loginAttribute = options.loginAttribute ?? "uid"
+    const attributes = [...new Set([...(options.attributes ?? ["uid", "mail", "cn"]), loginAttribute])].filter((name) =>
+      !isPassword(name)
+    )
     const operationTimeout = options.operationTimeout ?? Duration.seconds(2)
     const timeout = Duration.fromInputUnsafe(options.timeout ?? Duration.seconds(10))
     // For an unknown or ambiguous user: a bind to an entry that does not exist, which the server refuses with 49,
@@ -121,7 +133,12 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
         Effect.mapError(fromBindError)
       )
 
-    const loginOn = (user: string, password: Redacted.Redacted<string>) => (server: Server.LdapServer) =>
+    const loginOn = (
+      user: string,
+      password: Redacted.Redacted<string>,
+      admit: (dn: string) => Effect.Effect<boolean>
+    ) =>
+    (server: Server.LdapServer) =>
       Effect.gen(function*() {
         const entries = yield* findUser(server, user)
         const entry = entries.length === 1 ? entries[0] : undefined
@@ -131,9 +148,14 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
           )
           return yield* invalidCredentials()
         }
+        if (!(yield* admit(entry.dn))) {
+          return yield* new AuthError({ reason: "RateLimited", message: "too many failures for this entry" })
+        }
         yield* bindAs(server, entry.dn, password)
+        const login = Object.entries(entry.attributes).find(([name]) => name.toLowerCase() === loginAttribute.toLowerCase())
         const found: AuthenticatedUser = {
           dn: entry.dn,
+          login: login?.[1][0],
           attributes: Object.fromEntries(Object.entries(entry.attributes).filter(([name]) => !isPassword(name)))
         }
         return found
@@ -143,15 +165,26 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
       temporary(new LdapError({ reason: "Timeout", message: `login: no answer within ${Duration.format(timeout)}` }))
 
     const authenticate = Effect.fn("LdapAuth.authenticate")(
-      function*(user: string, password: Redacted.Redacted<string>) {
+      function*(user: string, password: Redacted.Redacted<string>, admit?: (dn: string) => Effect.Effect<boolean>) {
         yield* Input.check(user, password)
+        // Asked once per login, whichever server answers: failover must not count an attempt twice.
+        const admitted = new Map<string, boolean>()
+        const admitOnce = (dn: string) =>
+          admitted.has(dn) || admit === undefined
+            ? Effect.succeed(admitted.get(dn) ?? true)
+            : Effect.tap(admit(dn), (result) => Effect.sync(() => admitted.set(dn, result)))
         // Only a user name that passed the input rules reaches the logs.
-        return yield* Failover.run(failover, loginOn(user, password), (error) => error.reason === "Temporary", (server) =>
-          server.url).pipe(
-            Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(loginTimedOut()) }),
-            Effect.tapError((error) => Effect.logDebug("login failed", error.reason, error.message)),
-            Effect.annotateLogs({ user })
-          )
+        return yield* Failover.run(
+          failover,
+          loginOn(user, password, admitOnce),
+          (error) => error.reason === "Temporary",
+          (server) => server.url,
+          explainFault
+        ).pipe(
+          Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(loginTimedOut()) }),
+          Effect.tapError((error) => Effect.logDebug("login failed", error.reason, error.message)),
+          Effect.annotateLogs({ user: LogText.preview(user) })
+        )
       }
     )
 
