@@ -7,6 +7,7 @@
  * To add a variable: an entry in `variables`, a field in `AppConfig` and its place in `assemble`; a rule over
  * several variables goes in `rules`.
  */
+import * as Fs from "node:fs"
 import * as Net from "node:net"
 import { Config, ConfigProvider, Data, Duration, Effect, Redacted, Result } from "effect"
 import type { Backend, MailProtocol } from "./AuthHttpProtocol.ts"
@@ -15,6 +16,7 @@ import * as Dn from "./internal/ldapDn.ts"
 import * as Filter from "./internal/ldapFilter.ts"
 import * as LdapUrl from "./internal/ldapUrl.ts"
 import * as LdapAuth from "./LdapAuth.ts"
+import type * as LdapClient from "./LdapClient.ts"
 import * as RateLimiterStoreRedis from "./RateLimiterStoreRedis.ts"
 import * as RateLimiter from "./RateLimiter.ts"
 import { emptyPassword } from "./internal/ldapAuth.ts"
@@ -28,6 +30,7 @@ export interface AppConfig {
     readonly userFilter: string | undefined
     readonly maxIdle: number
     readonly maxSize: number
+    readonly tls?: LdapClient.TlsOptions | undefined
     readonly loginAttribute: string
   }
   readonly http: { readonly host: string; readonly port: number }
@@ -70,7 +73,7 @@ export class AppConfigError extends Data.TaggedError("AppConfigError")<{ readonl
 
 const ldapUrls = Var.parsed((raw) => {
   const urls = raw.split(",").map((url) => url.trim()).filter((url) => url !== "")
-  if (urls.length === 0) return Result.fail("lists no URL, expected ldap://host:port[,ldap://host:port…]")
+  if (urls.length === 0) return Result.fail("lists no URL, expected ldap[s]://host:port[,ldap[s]://host:port…]")
   for (const url of urls) {
     const parsed = LdapUrl.parse(url)
     if (typeof parsed === "string") return Result.fail(urls.length === 1 ? parsed : `has ${url}, which ${parsed}`)
@@ -81,6 +84,24 @@ const ldapUrls = Var.parsed((raw) => {
 const dn = Var.checked(Dn.check)
 
 const userFilter = Var.checked((raw) => (raw === "" ? "is empty" : Filter.check(raw)))
+
+/** A PEM file of CA certificates, read once at start-up: a path that cannot be read is a setting to fix, not a login failure. */
+const caFile = Var.parsed((raw) => {
+  try {
+    const pem = Fs.readFileSync(raw, "utf8")
+    return pem.includes("-----BEGIN CERTIFICATE-----")
+      ? Result.succeed(pem)
+      : Result.fail("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+  } catch (cause) {
+    const code = (cause as { readonly code?: unknown }).code
+    return Result.fail(`cannot be read (${typeof code === "string" ? code : String(cause)})`)
+  }
+})
+
+const serverName = Var.checked((raw) =>
+  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/i.test(raw) || Net.isIP(raw) !== 0
+    ? undefined
+    : "is not a host name or IP address")
 
 const ipAddress = Var.checked((raw) => (Net.isIP(raw) !== 0 ? undefined : "is not an IP address"))
 
@@ -141,7 +162,30 @@ const defaultBackend = (port: number): Backend => ({ host: "127.0.0.1", port })
 
 /** Every variable, in the order `serve --help` lists them. */
 export const variables = {
-  urls: Var.required("LDAP_URLS", "LDAP servers, comma-separated ldap://host:port, tried in order", ldapUrls),
+  urls: Var.required(
+    "LDAP_URLS",
+    "LDAP servers, comma-separated ldap://host:port or ldaps://host:port (TLS), tried in order",
+    ldapUrls
+  ),
+  startTls: Var.withDefault(
+    "LDAP_STARTTLS",
+    false,
+    "false",
+    "upgrade every ldap:// connection with StartTLS before any bind; one that cannot be upgraded is never used",
+    boolean
+  ),
+  tlsCaFile: Var.optional(
+    "LDAP_TLS_CA_FILE",
+    "the system's CAs",
+    "PEM file of the CAs the directory's certificate must chain to (ldaps:// and StartTLS)",
+    caFile
+  ),
+  tlsServerName: Var.optional(
+    "LDAP_TLS_SERVER_NAME",
+    "each URL's host",
+    "the name the directory's certificate must carry",
+    serverName
+  ),
   baseDn: Var.required("LDAP_BASE_DN", "where users are searched (subtree), e.g. ou=people,dc=example,dc=org", dn),
   bindDn: Var.required("LDAP_BIND_DN", "the service account that searches for users", dn),
   bindPassword: Var.required("LDAP_BIND_PASSWORD", "the service account's password", Var.secret(emptyPassword), {
@@ -229,6 +273,7 @@ const assemble = (values: Values): AppConfig => ({
     userFilter: values.userFilter,
     maxIdle: values.maxIdle,
     maxSize: values.maxSize,
+    tls: { startTls: values.startTls, ca: values.tlsCaFile, serverName: values.tlsServerName },
     loginAttribute: values.loginAttribute
   },
   http: { host: values.httpHost, port: values.httpPort },

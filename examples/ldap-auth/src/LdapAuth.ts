@@ -8,11 +8,15 @@
  */
 import { Config, Context, Duration, Effect, Layer, Redacted, Scope } from "effect"
 import type { AuthError } from "./AuthError.ts"
+import type * as LdapClient from "./LdapClient.ts"
 import * as internal from "./internal/ldapAuth.ts"
 import * as Input from "./internal/ldapInput.ts"
 
 export interface LdapAuthOptions {
-  /** One or more `ldap://host:port/` URLs, tried in order; a failing one is skipped for `serverCooldown`. */
+  /**
+   * One or more `ldap://host:port/` or `ldaps://host:port/` URLs, tried in order; a failing one is skipped for
+   * `serverCooldown`.
+   */
   readonly urls: ReadonlyArray<string>
   /** Where users are searched (subtree). */
   readonly baseDn: string
@@ -29,7 +33,12 @@ export interface LdapAuthOptions {
   readonly maxIdle?: number | undefined
   /** Connections per pool. Default: 16. */
   readonly maxSize?: number | undefined
-  /** TCP connect. Default: 2 seconds. */
+  /**
+   * How connections are secured: StartTLS for `ldap://` URLs, the CAs and the server name the certificate is
+   * checked against. `ldaps://` URLs always use TLS. A connection that cannot be secured is never used.
+   */
+  readonly tls?: LdapClient.TlsOptions | undefined
+  /** TCP connect (and the TLS handshake of `ldaps://`). Default: 2 seconds. */
   readonly connectTimeout?: Duration.Input | undefined
   /** Each LDAP operation (bind, search, WhoAmI); when it fires the connection is closed. Default: 2 seconds. */
   readonly operationTimeout?: Duration.Input | undefined

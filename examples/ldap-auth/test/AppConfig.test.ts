@@ -1,3 +1,6 @@
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Redacted } from "effect"
 import * as AppConfig from "../src/AppConfig.ts"
@@ -75,13 +78,13 @@ describe("AppConfig", () => {
     ],
     [
       { LDAP_URLS: "ldap://ldap.example.org/dc=org" },
-      `LDAP_URLS="ldap://ldap.example.org/dc=org" has "/dc=org" after the host; only ldap://host:port is read`
+      `LDAP_URLS="ldap://ldap.example.org/dc=org" has "/dc=org" after the host; only ldap[s]://host:port is read`
     ],
     [
       { LDAP_URLS: "ldap://192.0.2.1, http://192.0.2.2" },
-      `LDAP_URLS="ldap://192.0.2.1, http://192.0.2.2" has http://192.0.2.2, which has scheme http://, expected ldap://`
+      `LDAP_URLS="ldap://192.0.2.1, http://192.0.2.2" has http://192.0.2.2, which has scheme http://, expected ldap:// or ldaps://`
     ],
-    [{ LDAP_URLS: " , " }, `LDAP_URLS=" , " lists no URL, expected ldap://host:port[,ldap://host:port…]`],
+    [{ LDAP_URLS: " , " }, `LDAP_URLS=" , " lists no URL, expected ldap[s]://host:port[,ldap[s]://host:port…]`],
     [
       { LDAP_BASE_DN: "not a dn" },
       `LDAP_BASE_DN="not a dn" is not a DN such as dc=example,dc=org: it has "not a dn" where attr=value belongs`
@@ -142,7 +145,64 @@ describe("AppConfig", () => {
   })
 })
 
+describe("AppConfig TLS", () => {
+  it.effect("reads ldaps:// URLs, StartTLS, a CA file and a server name", () =>
+    Effect.gen(function*() {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "appconfig-"))
+      const pem = Path.join(dir, "ca.pem")
+      Fs.writeFileSync(pem, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+      const result = yield* load({
+        ...required,
+        LDAP_URLS: "ldaps://ldap1.example.org, ldap://ldap2.example.org:389",
+        LDAP_STARTTLS: "TRUE",
+        LDAP_TLS_CA_FILE: pem,
+        LDAP_TLS_SERVER_NAME: "ldap.example.org"
+      })
+      Fs.rmSync(dir, { recursive: true })
+      assert.strictEqual(result._tag, "Success")
+      if (result._tag !== "Success") return
+      assert.deepStrictEqual(result.success.ldap.urls, ["ldaps://ldap1.example.org", "ldap://ldap2.example.org:389"])
+      assert.deepStrictEqual(result.success.ldap.tls, {
+        startTls: true,
+        ca: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        serverName: "ldap.example.org"
+      })
+    }))
+
+  it.effect("defaults to no StartTLS, the system's CAs and each URL's host", () =>
+    Effect.gen(function*() {
+      const result = yield* load(required)
+      assert.strictEqual(result._tag, "Success")
+      if (result._tag !== "Success") return
+      assert.deepStrictEqual(result.success.ldap.tls, { startTls: false, ca: undefined, serverName: undefined })
+    }))
+
+  it.effect("refuses a bad TLS setting in one line naming the variable and the value", () =>
+    Effect.gen(function*() {
+      const missing = Path.join(Os.tmpdir(), "no-such-dir-for-appconfig", "ca.pem")
+      assert.deepStrictEqual(
+        yield* problems({
+          ...required,
+          LDAP_STARTTLS: "maybe",
+          LDAP_TLS_CA_FILE: missing,
+          LDAP_TLS_SERVER_NAME: "bad name"
+        }),
+        [
+          'LDAP_STARTTLS="maybe" is not true or false',
+          `LDAP_TLS_CA_FILE=${JSON.stringify(missing)} cannot be read (ENOENT)`,
+          'LDAP_TLS_SERVER_NAME="bad name" is not a host name or IP address'
+        ]
+      )
+    }))
+})
+
 describe("LdapUrl.parse", () => {
+  it("reads ldaps:// with TLS, 636 by default", () => {
+    assert.deepInclude(LdapUrl.parse("ldaps://ldap.example.org"), { host: "ldap.example.org", port: 636, secure: true })
+    assert.deepInclude(LdapUrl.parse("ldap://ldap.example.org"), { secure: false })
+    assert.isString(LdapUrl.parse("ldapi://%2Frun%2Fslapd"))
+  })
+
   it("reads host and port, 389 by default, IPv6 in brackets", () => {
     assert.deepInclude(LdapUrl.parse("ldap://ldap.example.org"), { host: "ldap.example.org", port: 389 })
     assert.deepInclude(LdapUrl.parse(" LDAP://[2001:db8::1]:1389/ "), {

@@ -110,6 +110,7 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
         servicePassword: options.bindPassword,
         connectTimeout: options.connectTimeout ?? Duration.seconds(2),
         operationTimeout,
+        tls: options.tls,
         pingAfter: Duration.fromInputUnsafe(options.validateAfter ?? Duration.seconds(30)),
         maxIdle: options.maxIdle ?? defaultMaxIdle,
         maxSize: options.maxSize ?? defaultMaxSize,

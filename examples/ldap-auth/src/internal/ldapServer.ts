@@ -15,6 +15,7 @@ export interface ServerOptions {
   readonly servicePassword: Redacted.Redacted<string>
   readonly connectTimeout: Duration.Input
   readonly operationTimeout: Duration.Input
+  readonly tls: LdapClient.TlsOptions | undefined
   /** A connection idle longer than this is checked with a WhoAmI round trip before it is lent. */
   readonly pingAfter: Duration.Duration
   readonly maxIdle: number
@@ -53,7 +54,8 @@ export const make = (options: ServerOptions): Effect.Effect<LdapServer, never, S
     const client: LdapClient.LdapClientOptions = {
       url: options.url,
       connectTimeout: options.connectTimeout,
-      operationTimeout: options.operationTimeout
+      operationTimeout: options.operationTimeout,
+      tls: options.tls
     }
     const poolOptions = {
       maxIdle: options.maxIdle,
