@@ -17,7 +17,7 @@ const main = Path.join(import.meta.dirname, "..", "main.ts")
 const serve = (slapd: Slapd.SlapdInstance, redis: RedisServer.RedisServerInstance) =>
   Effect.gen(function*() {
     const [authPort, metricsPort] = [yield* ServerProcess.freePort, yield* ServerProcess.freePort]
-    const child = ChildProcess.spawn(process.execPath, [main, "serve"], {
+    const child = ChildProcess.spawn(process.execPath, ["--conditions=effect-connection-pool:source", main, "serve"], {
       env: {
         PATH: process.env.PATH ?? "",
         LDAP_URLS: slapd.url,
