@@ -73,4 +73,23 @@ describe("RateLimiterStoreRedis shared by two auth servers", () => {
       assert.strictEqual(lines.length, 2)
     }).pipe(Effect.provide(Logger.layer([logger])))
   })
+
+  it.live("a frozen Redis: logins get the local answer within the timeout, then stop waiting for Redis", () => {
+    const lines: Array<string> = []
+    const logger = Logger.make(({ message }) => lines.push(String(message)))
+    return Effect.gen(function*() {
+      const redis = yield* RedisServer.make()
+      const a = yield* server(redis)
+      yield* until(a.consume([counter("ip 192.0.2.9", 100)]), () => true)
+      yield* redis.freeze
+      // The first call waits for the timeout (500 ms) and answers from the local store; later ones do not wait.
+      assert.strictEqual((yield* a.consume([counter("user dave", 2)]))._tag, "Counted")
+      assert.strictEqual((yield* a.consume([counter("user dave", 2)]))._tag, "Counted")
+      assert.strictEqual((yield* a.consume([counter("user dave", 2)]))._tag, "Refused")
+      assert.deepStrictEqual(lines.map((line) => line.includes("no answer within")), [true])
+      yield* redis.thaw
+      yield* until(Effect.sync(() => lines.length), (n) => n >= 2)
+      assert.include(lines[1]!, "rate limits shared again")
+    }).pipe(Effect.provide(Logger.layer([logger])))
+  })
 })
