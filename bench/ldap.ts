@@ -23,6 +23,7 @@ import * as LdapAuth from "../examples/ldap-auth/src/LdapAuth.ts"
 import * as LdapClient from "../examples/ldap-auth/src/LdapClient.ts"
 import { defaultUserFilter } from "../examples/ldap-auth/src/internal/ldapAuth.ts"
 import * as Filter from "../examples/ldap-auth/src/internal/ldapFilter.ts"
+import * as ServerProcess from "../examples/ldap-auth/harness/ServerProcess.ts"
 import * as Slapd from "../examples/ldap-auth/harness/Slapd.ts"
 import { countClientConnections, watchServerConnections } from "./sockets.ts"
 import type { Goal } from "./goals.ts"
@@ -88,7 +89,7 @@ export interface LdapResult {
 export const missingTool = (tools: ReadonlyArray<string>): string | undefined => {
   for (const tool of tools) {
     try {
-      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" })
+      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore", env: ServerProcess.commandEnv })
     } catch {
       return `${tool} is not installed`
     }

@@ -44,18 +44,13 @@ export interface MailResult {
 export const unavailable = (): string | undefined => ldapUnavailable() ?? missingTool(["nginx", "dovecot"])
 
 // Every login comes from 127.0.0.1: the auth server's rate limits must not count them as an attack.
-const generous = {
-  perIp: { failures: 1_000_000, window: "1 minute" },
-  perUser: { failures: 1_000_000, window: "1 minute" }
-} as const
-
 const range = (n: number): ReadonlyArray<number> => Array.from({ length: n }, (_, i) => i)
 
 const runOne = (setup: MailSetup, options: MailOptions): Effect.Effect<MailRun, unknown> =>
   Effect.scoped(Effect.gen(function*() {
     const maxIdle = setup === "pooled" ? options.poolSize : 0
     const servers = yield* DemoServers.make({
-      rateLimits: generous,
+      rateLimits: DemoServers.generousRateLimits(1_000_000),
       maxIdle,
       maxSize: options.poolSize,
       ldap: { operationTimeout: Duration.seconds(10), acquireTimeout: Duration.seconds(30), timeout: Duration.seconds(60) }

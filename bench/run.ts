@@ -1,9 +1,12 @@
 /**
  * `npm run bench [-- --quick] [-- --only borrow|ldap|mail]`: runs the benchmarks, prints their tables, and
- * writes bench/results/latest.json and bench/results/latest.svg. `--quick` keeps the shape (every pool, every
+ * writes latest.json and latest.svg: to bench/results/ for a full run, to the git-ignored bench/results/scratch/
+ * for `--quick` or `--only` (see output.ts). `--quick` keeps the shape (every pool, every
  * scenario, the same sizes of pool) with fewer borrows and rounds, to finish in under a minute.
  */
 import { mkdirSync, writeFileSync } from "node:fs"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
 import { runBorrowBench } from "./borrow.ts"
 import { borrowChart } from "./chart.ts"
 import { competitors, ours } from "./competitors.ts"
@@ -11,6 +14,7 @@ import { goals } from "./goals.ts"
 import { ldapGoals, runLdapBench, unavailable } from "./ldap.ts"
 import { describeMachine, machine } from "./machine.ts"
 import { runMailBench, unavailable as mailUnavailable } from "./mail.ts"
+import { outputDir } from "./output.ts"
 import { scenarios } from "./scenario.ts"
 import { borrowTable, goalTable, ldapTable, mailTable, scalingTable } from "./table.ts"
 
@@ -24,7 +28,8 @@ const settings = quick ?
   { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3, logins: 600, ldapRounds: 3, warmupLogins: 100, mailLogins: 200 } :
   { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10, logins: 10_000, ldapRounds: 5, warmupLogins: 500, mailLogins: 2_000 }
 
-const results = new URL("./results/", import.meta.url)
+const results = outputDir({ quick, only })
+const shown = Path.relative(process.cwd(), fileURLToPath(results))
 mkdirSync(results, { recursive: true })
 
 const host = machine()
@@ -102,4 +107,4 @@ if (only === undefined || only === "mail") {
 }
 
 writeFileSync(new URL("latest.json", results), JSON.stringify(report, null, 2) + "\n")
-console.log(`Wrote bench/results/latest.json${only === undefined || only === "borrow" ? " and latest.svg" : ""}`)
+console.log(`Wrote ${shown}/latest.json${only === undefined || only === "borrow" ? " and latest.svg" : ""}`)

@@ -4,10 +4,10 @@
  * that asks the auth server about every login. Everything stops when the scope closes.
  */
 import { Context, Duration, Effect, Layer, Redacted, Scope } from "effect"
-import type { HttpServerError } from "effect/http"
 import * as Slapd from "./Slapd.ts"
-import type { AppConfig } from "../src/AppConfig.ts"
+import * as AppConfig from "../src/AppConfig.ts"
 import * as AuthApp from "../src/internal/AuthApp.ts"
+import * as RateLimiter from "../src/RateLimiter.ts"
 import * as DovecotServer from "./DovecotServer.ts"
 import * as NginxServer from "./NginxServer.ts"
 import type { ServerProcessError } from "./ServerProcess.ts"
@@ -20,9 +20,17 @@ export interface Options extends AuthApp.Overrides {
   readonly maxSize?: number | undefined
 }
 
+/** Rate limits out of the way, for a demo or a benchmark where every login comes from 127.0.0.1. */
+export const generousRateLimits = (failures: number): RateLimiter.Options => ({
+  ...RateLimiter.defaultOptions,
+  perAddress: { failures, window: "1 minute" },
+  perUserAndAddress: { failures, window: "1 minute" },
+  perUser: { failures, window: "1 minute" }
+})
+
 export interface Servers {
   readonly slapd: Slapd.SlapdInstance
-  readonly config: AppConfig
+  readonly config: AppConfig.AppConfig
   readonly authPort: number
   readonly metricsPort: number
   readonly nginx: NginxServer.NginxInstance
@@ -33,7 +41,7 @@ export class DemoServers extends Context.Service<DemoServers, Servers>()(
   "effect-connection-pool/examples/DemoServers"
 ) {}
 
-export type DemoServersError = Slapd.SlapdError | ServerProcessError | HttpServerError.ServeError
+export type DemoServersError = Slapd.SlapdError | ServerProcessError | AuthApp.ListenError
 
 /** The shared secret between nginx and the auth server: random per run. */
 const randomSecret = () => Redacted.make(crypto.randomUUID())
@@ -43,7 +51,7 @@ export const make = (options: Options = {}): Effect.Effect<Servers, DemoServersE
     const [slapd, dovecot, smtp] = yield* Effect.all([Slapd.make(), DovecotServer.make, SmtpBackend.make], {
       concurrency: "unbounded"
     })
-    const config: AppConfig = {
+    const config: AppConfig.AppConfig = {
       ldap: {
         urls: [slapd.url],
         baseDn: slapd.baseDn,
@@ -51,7 +59,8 @@ export const make = (options: Options = {}): Effect.Effect<Servers, DemoServersE
         bindPassword: slapd.servicePassword,
         userFilter: undefined,
         maxIdle: options.maxIdle ?? 4,
-        maxSize: options.maxSize ?? 16
+        maxSize: options.maxSize ?? 16,
+        loginAttribute: "uid"
       },
       http: { host: "127.0.0.1", port: 0 },
       sharedSecret: randomSecret(),
@@ -60,7 +69,8 @@ export const make = (options: Options = {}): Effect.Effect<Servers, DemoServersE
         pop3: { host: "127.0.0.1", port: dovecot.pop3Port },
         smtp: { host: "127.0.0.1", port: smtp.port }
       },
-      metricsPort: 0
+      metricsPort: 0,
+      security: AppConfig.defaultSecurity
     }
     const app = yield* Layer.build(AuthApp.layer(config, options)).pipe(
       Effect.map((context) => Context.get(context, AuthApp.AuthApp))

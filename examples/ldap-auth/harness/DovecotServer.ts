@@ -3,6 +3,8 @@
  * passdb accepts any password: nginx has already asked the auth server, and a backend that checked again would
  * hide what the auth server decided. Used by the end-to-end tests and by `demo`.
  */
+import * as ChildProcess from "node:child_process"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { Context, Effect, Layer, Scope } from "effect"
 import * as ServerProcess from "./ServerProcess.ts"
@@ -16,7 +18,23 @@ export interface DovecotInstance {
 
 export class Dovecot extends Context.Service<Dovecot, DovecotInstance>()("effect-connection-pool/examples/Dovecot") {}
 
-const config = (dir: string, imapPort: number, pop3Port: number) => `
+interface Accounts {
+  readonly login: string
+  readonly internal: string
+  readonly group: string
+  /** The login processes chroot, which only root may do. */
+  readonly chroot: boolean
+}
+
+// As root, Dovecot's own unprivileged accounts; as anyone else, every process runs as the current user.
+const accounts = (): Accounts => {
+  if (process.getuid?.() === 0) return { login: "dovenull", internal: "dovecot", group: "dovecot", chroot: true }
+  const user = Os.userInfo().username
+  const group = ChildProcess.execFileSync("id", ["-gn"], { encoding: "utf8" }).trim()
+  return { login: user, internal: user, group, chroot: false }
+}
+
+const config = (dir: string, imapPort: number, pop3Port: number, users: Accounts) => `
 base_dir = ${dir}/run
 state_dir = ${dir}/state
 instance_name = dovecot-${Path.basename(dir)}
@@ -26,9 +44,9 @@ log_path = ${dir}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
-default_login_user = dovenull
-default_internal_user = dovecot
-default_internal_group = dovecot
+default_login_user = ${users.login}
+default_internal_user = ${users.internal}
+default_internal_group = ${users.group}
 first_valid_uid = 1
 mail_location = maildir:${dir}/mail/%u
 # Every login comes from nginx's address, and the load tests log the same users in many times at once.
@@ -39,11 +57,12 @@ passdb {
 }
 userdb {
   driver = static
-  args = uid=dovecot gid=dovecot home=${dir}/mail/%u
+  args = uid=${users.internal} gid=${users.group} home=${dir}/mail/%u
 }
 # Dovecot's performance mode: long-lived login and mail processes instead of one new process per login,
 # which had made Dovecot, not the auth path, the limit of the end-to-end benchmark (169 vs 506 logins/s).
 service imap-login {
+  ${users.chroot ? "" : "chroot ="}
   service_count = 0
   process_min_avail = 2
   inet_listener imap {
@@ -55,6 +74,7 @@ service imap-login {
   }
 }
 service pop3-login {
+  ${users.chroot ? "" : "chroot ="}
   service_count = 0
   process_min_avail = 2
   inet_listener pop3 {
@@ -84,7 +104,7 @@ export const make: Effect.Effect<DovecotInstance, ServerProcess.ServerProcessErr
     const dir = yield* ServerProcess.tempDir("dovecot-")
     const imapPort = yield* ServerProcess.freePort
     const pop3Port = yield* ServerProcess.freePort
-    yield* ServerProcess.writeFile(Path.join(dir, "dovecot.conf"), config(dir, imapPort, pop3Port))
+    yield* ServerProcess.writeFile(Path.join(dir, "dovecot.conf"), config(dir, imapPort, pop3Port, accounts()))
     // Mail is written by the unprivileged user the userdb names.
     yield* ServerProcess.makeDir(Path.join(dir, "mail"), 0o1777)
     yield* ServerProcess.spawn({

@@ -87,6 +87,15 @@ const exited = (child: ChildProcess.ChildProcess) =>
   })
 
 /**
+ * The environment for the servers' commands: Debian installs slapd, slappasswd, nginx and dovecot in
+ * `/usr/sbin`, which an ordinary user's PATH lacks.
+ */
+export const commandEnv: NodeJS.ProcessEnv = {
+  ...process.env,
+  PATH: [process.env.PATH ?? "/usr/bin:/bin", "/usr/sbin", "/sbin"].join(":")
+}
+
+/**
  * Spawns `command` in the foreground with its output appended to `logPath`, waits until it listens on `ports`,
  * and on release sends SIGTERM (SIGKILL after five seconds) and waits for the exit. If the process dies before
  * it listens, the error carries the tail of its log.
@@ -102,7 +111,7 @@ export const spawn = (options: {
     Effect.gen(function*() {
       const log = yield* Effect.tryPromise({ try: () => Fs.open(options.logPath, "a"), catch: fail("open log failed") })
       const child = yield* Effect.try({
-        try: () => ChildProcess.spawn(options.command, options.args, { stdio: ["ignore", log.fd, log.fd] }),
+        try: () => ChildProcess.spawn(options.command, options.args, { stdio: ["ignore", log.fd, log.fd], env: commandEnv }),
         catch: fail(`${options.name} did not start`)
       }).pipe(Effect.ensuring(Effect.promise(() => log.close())))
       child.once("error", () => {})

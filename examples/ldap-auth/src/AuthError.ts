@@ -11,6 +11,8 @@ export type AuthErrorReason =
   | "Temporary"
   /** The user name or password broke an input rule (empty, too long, control characters, malformed Unicode). */
   | "RejectedInput"
+  /** The rate limiter spent the entry's budget: the password was not tried. */
+  | "RateLimited"
 
 export class AuthError extends Data.TaggedError("AuthError")<{
   readonly reason: AuthErrorReason

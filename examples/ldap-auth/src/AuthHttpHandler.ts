@@ -9,7 +9,9 @@ import * as Crypto from "node:crypto"
 import { Cause, Context, Duration, Effect, Layer, Redacted, Result } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthHttpProtocol from "./AuthHttpProtocol.ts"
-import { LdapAuth } from "./LdapAuth.ts"
+import * as LogText from "./internal/logText.ts"
+import * as LogThrottle from "./internal/logThrottle.ts"
+import * as LdapAuth from "./LdapAuth.ts"
 import * as Metrics from "./Metrics.ts"
 import { RateLimiter } from "./RateLimiter.ts"
 
@@ -24,6 +26,8 @@ export interface Options {
   readonly maxWaitSeconds?: number | undefined
   /** The longest an answer may take; a slower LDAP check is answered as temporary. 20 s by default. */
   readonly deadline?: Duration.Input | undefined
+  /** Repeated warnings of one kind are written once per interval, with the count suppressed. 1 minute by default. */
+  readonly logInterval?: Duration.Input | undefined
 }
 
 /** An answer and why it was given (for the metrics and the log, never for the client). */
@@ -46,12 +50,13 @@ const sameSecret = (given: string | undefined, secret: Redacted.Redacted<string>
 
 export const make = (
   options: Options
-): Effect.Effect<Context.Service.Shape<typeof AuthHttpHandler>, never, LdapAuth | RateLimiter> =>
+): Effect.Effect<Context.Service.Shape<typeof AuthHttpHandler>, never, LdapAuth.LdapAuth | RateLimiter> =>
   Effect.gen(function*() {
-    const ldap = yield* LdapAuth
+    const ldap = yield* LdapAuth.LdapAuth
     const limiter = yield* RateLimiter
     const limits = { maxAttempts: options.maxAttempts ?? 10, maxWaitSeconds: options.maxWaitSeconds ?? 5 }
     const deadline = options.deadline ?? Duration.seconds(20)
+    const throttle = LogThrottle.make(options.logInterval ?? Duration.minutes(1))
 
     const refuse = (
       kind: "invalid" | "temporary",
@@ -59,34 +64,47 @@ export const make = (
       request: { readonly protocol: AuthHttpProtocol.MailProtocol; readonly attempt: number }
     ): Decision => ({ response: AuthHttpProtocol.reject(kind, request, limits), outcome, protocol: request.protocol })
 
+    /** Input that broke a rule counts against the address alone: its name is never a key, nor logged. */
+    const refuseInput = (clientIp: string, outcome: Metrics.Outcome, request: Parameters<typeof refuse>[2]) =>
+      Effect.as(limiter.attempt({ clientIp }), refuse("invalid", outcome, request))
+
     const check = Effect.fnUntraced(function*(request: AuthHttpProtocol.AuthRequest) {
-      const attempt = { clientIp: request.clientIp, user: request.user }
-      if (request.method !== "plain") {
-        yield* limiter.recordFailure(attempt)
-        return refuse("invalid", "rejected_input", request)
+      if (request.method !== "plain") return yield* refuseInput(request.clientIp, "rejected_input", request)
+      if (Result.isFailure(yield* Effect.result(LdapAuth.checkInput(request.user, request.password)))) {
+        return yield* refuseInput(request.clientIp, "rejected_input", request)
       }
-      if (!(yield* limiter.allows(attempt))) {
-        return refuse("invalid", "rate_limited", request)
-      }
-      const result = yield* ldap.authenticate(request.user, request.password).pipe(
+      const ticket = yield* limiter.attempt({ clientIp: request.clientIp, user: request.user })
+      if (ticket === undefined) return refuse("invalid", "rate_limited", request)
+      const result = yield* ldap.authenticate(request.user, request.password, ticket.entry).pipe(
         Metrics.timeLdap,
         Effect.timeoutOrElse({ duration: deadline, orElse: () => Effect.fail("deadline" as const) }),
         Effect.result
       )
       if (Result.isSuccess(result)) {
-        yield* limiter.recordSuccess(attempt)
+        yield* ticket.succeeded
+        const login = result.success.login
+        if (login === undefined || !AuthHttpProtocol.isHeaderSafe(login)) {
+          yield* throttle.log("Warn", "login-attribute", "the entry has no usable login attribute; answered temporary", {
+            dn: LogText.preview(result.success.dn, 128)
+          })
+          return refuse("temporary", "temporary", request)
+        }
         return {
-          response: { _tag: "Accept", backend: options.backends[request.protocol] },
+          response: { _tag: "Accept", backend: options.backends[request.protocol], user: login },
           outcome: "ok",
           protocol: request.protocol
         } satisfies Decision
       }
       const error = result.failure
       if (error === "deadline" || error.reason === "Temporary") {
+        yield* ticket.abandoned
         return refuse("temporary", "temporary", request)
       }
-      yield* limiter.recordFailure(attempt)
-      return refuse("invalid", error.reason === "RejectedInput" ? "rejected_input" : "invalid", request)
+      return refuse(
+        "invalid",
+        error.reason === "RateLimited" ? "rate_limited" : error.reason === "RejectedInput" ? "rejected_input" : "invalid",
+        request
+      )
     })
 
     const decide = Effect.fn("AuthHttp.decide")(function*(headers: Readonly<Record<string, string | undefined>>) {
@@ -95,14 +113,14 @@ export const make = (
         attempt: 1
       }
       if (options.sharedSecret !== undefined && !sameSecret(headers["x-auth-key"], options.sharedSecret)) {
-        yield* Effect.logWarning("auth request without the right shared secret")
+        // Not counted against the claimed Client-IP: without the secret, that address is anyone's choice.
+        yield* throttle.log("Warn", "shared-secret", "auth request without the right shared secret")
         return refuse("invalid", "unauthorized", fallback)
       }
       const decoded = AuthHttpProtocol.decodeRequest(headers)
       if (Result.isFailure(decoded)) {
-        yield* limiter.recordFailure({ clientIp: headers["client-ip"] ?? "", user: headers["auth-user"] ?? "" })
-        yield* Effect.logInfo("undecodable auth request").pipe(Effect.annotateLogs("problem", decoded.failure.message))
-        return refuse("invalid", "bad_request", fallback)
+        yield* throttle.log("Info", "undecodable", "undecodable auth request", { problem: decoded.failure.message })
+        return yield* refuseInput(headers["client-ip"] ?? "", "bad_request", fallback)
       }
       const request = decoded.success
       // A bug must never let anyone in, nor leave nginx without an answer.
@@ -113,11 +131,10 @@ export const make = (
           )
         )
       )
-      yield* (decision.outcome === "ok" || decision.outcome === "invalid" ? Effect.logDebug : Effect.logInfo)(
-        "login"
-      ).pipe(
+      yield* Effect.logDebug("login").pipe(
         Effect.annotateLogs({
-          user: request.user,
+          // Names that broke the input rules are never written, not even cut.
+          user: decision.outcome === "rejected_input" ? "(rejected)" : LogText.preview(request.user),
           client: request.clientIp,
           protocol: request.protocol,
           attempt: request.attempt,
@@ -130,7 +147,7 @@ export const make = (
     return AuthHttpHandler.of({ decide })
   })
 
-export const layer = (options: Options): Layer.Layer<AuthHttpHandler, never, LdapAuth | RateLimiter> =>
+export const layer = (options: Options): Layer.Layer<AuthHttpHandler, never, LdapAuth.LdapAuth | RateLimiter> =>
   Layer.effect(AuthHttpHandler, make(options))
 
 /**

@@ -45,7 +45,12 @@ export interface Backend {
 
 /** The answer to one attempt. */
 export type AuthResponse =
-  | { readonly _tag: "Accept"; readonly backend: Backend }
+  | {
+    readonly _tag: "Accept"
+    readonly backend: Backend
+    /** The directory's own name for the user, sent as `Auth-User` so the backend sees it, not what was typed. */
+    readonly user?: string | undefined
+  }
   | {
     readonly _tag: "Reject"
     /** Shown to the mail client as is. */
@@ -168,7 +173,13 @@ export const reject = (
 const safe = (value: string) => /^[\x20-\x7e]*$/.test(value)
 
 /**
- * The response headers for an answer. A backend that is not an IP literal, a status with bytes nginx would
+ * Whether a login name can go back to nginx in `Auth-User`: printable ASCII without spaces. nginx copies the
+ * value to the backend's LOGIN / USER / XCLIENT as is, with no unescaping.
+ */
+export const isHeaderSafe = (value: string): boolean => /^[\x21-\x7e]{1,256}$/.test(value)
+
+/**
+ * The response headers for an answer. A backend that is not an IP literal, a user name that is not `isHeaderSafe`, a status with bytes nginx would
  * choke on, or headers over 1024 bytes turn into a temporary refusal: the function never lets a malformed
  * answer through, and never emits `Auth-Server` without `Auth-Status: OK`.
  */
@@ -176,7 +187,13 @@ export const encodeResponse = (response: AuthResponse): Record<string, string> =
   const headers: Record<string, string> = response._tag === "Accept"
     ? Net.isIP(response.backend.host) !== 0 && Number.isInteger(response.backend.port) && response.backend.port > 0 &&
         response.backend.port < 65536
-      ? { "Auth-Status": "OK", "Auth-Server": response.backend.host, "Auth-Port": String(response.backend.port) }
+        && (response.user === undefined || isHeaderSafe(response.user))
+      ? {
+        "Auth-Status": "OK",
+        "Auth-Server": response.backend.host,
+        "Auth-Port": String(response.backend.port),
+        ...(response.user === undefined ? {} : { "Auth-User": response.user })
+      }
       : { "Auth-Status": temporaryStatus }
     : {
       "Auth-Status": safe(response.status) && response.status !== "OK" ? response.status : temporaryStatus,

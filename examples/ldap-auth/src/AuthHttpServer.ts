@@ -4,12 +4,14 @@
  * layers below (the LDAP pools) close.
  */
 import * as Http from "node:http"
+import type * as Net from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import type { HttpServerError } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import * as AuthHttpHandler from "./AuthHttpHandler.ts"
+import * as LogThrottle from "./internal/logThrottle.ts"
 
 export interface ListenOptions {
   /** 127.0.0.1 unless you mean it: the endpoint answers who may read mail. */
@@ -18,17 +20,81 @@ export interface ListenOptions {
   readonly port: number
 }
 
+export interface LimitOptions {
+  /** A request must arrive whole this soon after the connection opens, or the socket is closed. Default 5 s. */
+  readonly requestTimeout?: Duration.Input | undefined
+  /** Connections open at once; the rest are closed as they arrive. Default 1024. */
+  readonly maxConnections?: number | undefined
+  /** Interval of the throttled warnings (connections refused, out of file descriptors). Default 1 minute. */
+  readonly logInterval?: Duration.Input | undefined
+}
+
 const listen = (options: ListenOptions) =>
   NodeHttpServer.layer(() => Http.createServer(), { host: options.host, port: options.port })
 
+/**
+ * A Node server hardened for hostile clients: a request must arrive whole within `requestTimeout` (Node's own
+ * `headersTimeout` only covers a request that has begun, never an idle socket); at most `maxConnections` at
+ * once; one request per connection, as nginx sends it (a request pipelined behind the first closes the socket
+ * before it runs); refused connections and accept errors (EMFILE: out of file descriptors) are logged once per
+ * interval with a count.
+ */
+const hardened = (options: LimitOptions, report: (kind: "refused" | "accept", detail: string) => void) => {
+  const timeoutMillis = Duration.toMillis(Duration.fromInputUnsafe(options.requestTimeout ?? Duration.seconds(5)))
+  const server = Http.createServer({ headersTimeout: timeoutMillis, requestTimeout: timeoutMillis })
+  server.maxConnections = options.maxConnections ?? 1024
+  const timers = new WeakMap<Net.Socket, ReturnType<typeof setTimeout>>()
+  const served = new WeakSet<Net.Socket>()
+  server.on("connection", (socket: Net.Socket) => {
+    const timer = setTimeout(() => socket.destroy(), timeoutMillis)
+    timers.set(socket, timer)
+    socket.once("close", () => clearTimeout(timer))
+  })
+  server.on("drop", () => report("refused", "connection limit reached"))
+  // After listening, an accept error is an `error` event; without a listener it would end the process.
+  // A listen error (port in use) is NodeHttpServer's to report.
+  server.on("error", (error: NodeJS.ErrnoException) => {
+    if (server.listening) report("accept", error.code ?? error.message)
+  })
+  const emit = server.emit.bind(server) as (event: string, ...args: Array<unknown>) => boolean
+  // The request handlers are attached by NodeHttpServer; this is the one place that sees a request before them.
+  server.emit = ((event: string, ...args: Array<unknown>) => {
+    if (event === "request") {
+      const socket = (args[0] as Http.IncomingMessage).socket
+      clearTimeout(timers.get(socket))
+      if (served.has(socket)) {
+        socket.destroy()
+        return true
+      }
+      served.add(socket)
+    }
+    return emit(event, ...args)
+  }) as typeof server.emit
+  return server
+}
+
+const listenHardened = (listenOptions: ListenOptions, limits: LimitOptions) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const throttle = LogThrottle.make(limits.logInterval ?? Duration.minutes(1))
+    const context = yield* Effect.context<never>()
+    const report = (kind: "refused" | "accept", detail: string) =>
+      Effect.runForkWith(context)(
+        kind === "refused"
+          ? throttle.log("Warn", kind, "connection refused: AUTH_HTTP_MAX_CONNECTIONS reached", { detail })
+          : throttle.log("Error", kind, "cannot accept connections (out of file descriptors?)", { detail })
+      )
+    return NodeHttpServer.layer(() => hardened(limits, report), { host: listenOptions.host, port: listenOptions.port })
+  }))
+
 /** nginx's endpoint. The request log is off: nginx's headers carry passwords. */
 export const layer = (
-  options: ListenOptions
+  options: ListenOptions,
+  limits: LimitOptions = {}
 ): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, AuthHttpHandler.AuthHttpHandler> =>
   HttpRouter.serve(HttpRouter.add("GET", "/auth", AuthHttpHandler.route), {
     disableLogger: true,
     disableListenLog: true
-  }).pipe(Layer.provideMerge(listen(options)))
+  }).pipe(Layer.provideMerge(listenHardened(options, limits)))
 
 /** `GET /metrics` in Prometheus text format: the pool's `db.client.connection.*` and the login metrics. */
 export const layerMetrics = (options: ListenOptions): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError> =>

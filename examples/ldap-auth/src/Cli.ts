@@ -3,9 +3,10 @@
  * (read from standard input, never from argv, where `ps` would show it) and exits 0 / 1 / 2 for ok / invalid /
  * temporary. The entry point adds `demo` from the harness, which the server code never imports.
  */
-import { Config, Console, Data, Effect, Layer, Runtime } from "effect"
+import { Console, Data, Effect, Layer, References, Runtime } from "effect"
 import { Argument, Command } from "effect/cli"
 import * as AppConfig from "./AppConfig.ts"
+import type { AuthError } from "./AuthError.ts"
 import * as AuthApp from "./internal/AuthApp.ts"
 import { readPassword } from "./internal/readPassword.ts"
 import * as LdapAuth from "./LdapAuth.ts"
@@ -20,17 +21,43 @@ export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: number
   }
 }
 
-const loadConfig = Effect.gen(function*() {
-  return yield* AppConfig.config
-}).pipe(
-  Effect.catch((error: Config.ConfigError) => {
-    const line = AppConfig.describeError(error)
-    return Console.error(line).pipe(Effect.andThen(Effect.fail(new CliExit({ code: 1, message: line }))))
-  })
+/** Prints each line on stderr and exits 1: how every configuration problem ends. */
+const configurationError = (problems: ReadonlyArray<string>) =>
+  Effect.forEach(problems, (problem) => Console.error(`Configuration error: ${problem}`), { discard: true }).pipe(
+    Effect.andThen(Effect.fail(new CliExit({ code: 1, message: problems.join("\n") })))
+  )
+
+const loadConfig = Effect.suspend(() => AppConfig.read(AppConfig.fromEnv())).pipe(
+  Effect.catchTag("AppConfigError", (error) => configurationError(error.problems))
 )
+
+const serveDescription = `Run the nginx auth_http server, configured from these environment variables:
+
+${AppConfig.help("  ")}
+
+  Every problem with them is reported at once, one line each on stderr, and the exit code is 1.`
+
+const isLoopback = (host: string) => /^(127\.|::ffff:127\.)/i.test(host) || host === "::1"
+
+/**
+ * Without `AUTH_SHARED_SECRET` anyone who reaches the port can check passwords there and pick the `Client-IP`
+ * the limits count: a warning on loopback, a refusal elsewhere unless `AUTH_ALLOW_NO_SECRET=true`.
+ */
+const checkSecret = (config: AppConfig.AppConfig) => {
+  if (config.sharedSecret !== undefined) return Effect.void
+  if (!isLoopback(config.http.host) && !config.security.allowNoSecret) {
+    return configurationError([
+      `AUTH_SHARED_SECRET is not set and AUTH_HTTP_HOST=${config.http.host} is not loopback; set a secret, or AUTH_ALLOW_NO_SECRET=true`
+    ])
+  }
+  return Effect.logWarning(
+    "AUTH_SHARED_SECRET is not set: any process that can reach the auth port can check passwords there and choose the Client-IP the rate limits count"
+  )
+}
 
 export const serve = Command.make("serve", {}, Effect.fn("Cli.serve")(function*() {
   const config = yield* loadConfig
+  yield* checkSecret(config)
   yield* Layer.launch(
     Layer.effectDiscard(
       Effect.gen(function*() {
@@ -40,8 +67,18 @@ export const serve = Command.make("serve", {}, Effect.fn("Cli.serve")(function*(
         )
       })
     ).pipe(Layer.provideMerge(AuthApp.layer(config)))
-  )
-})).pipe(Command.withDescription("Run the nginx auth_http server, configured from the environment (see README)"))
+  ).pipe(Effect.catchTag("ListenError", (error) => configurationError([error.message])))
+})).pipe(
+  Command.withShortDescription("Run the nginx auth_http server, configured from the environment"),
+  Command.withDescription(serveDescription)
+)
+
+/** What went wrong in a few words: the directory's own error, not the generic "try again later". */
+const temporaryReason = (error: AuthError): string => {
+  const cause = error.cause as { readonly message?: unknown } | undefined
+  const message = typeof cause?.message === "string" && cause.message !== "" ? cause.message : error.message
+  return message.split("\n")[0]!
+}
 
 export const check = Command.make("check", {
   user: Argument.String("user").pipe(Argument.withDescription("The user name, as a mail client would send it"))
@@ -51,17 +88,26 @@ export const check = Command.make("check", {
   const result = yield* Effect.gen(function*() {
     const ldap = yield* LdapAuth.LdapAuth
     return yield* ldap.authenticate(user, password)
-  }).pipe(Effect.provide(LdapAuth.layer(config.ldap)), Effect.result)
+  }).pipe(
+    Effect.provide(LdapAuth.layer(config.ldap)),
+    // One line on any outcome: the failover's warnings (and their cooldowns) mean nothing to a one-shot process.
+    Effect.provideService(References.MinimumLogLevel, "None"),
+    Effect.result
+  )
   if (result._tag === "Success") {
     yield* Console.log(`ok ${result.success.dn}`)
     return
   }
-  const temporary = result.failure.reason === "Temporary"
-  yield* Console.log(temporary ? "temporary" : "invalid")
-  return yield* new CliExit({ code: temporary ? 2 : 1, message: result.failure.message })
+  const error = result.failure
+  const line = error.reason === "Temporary" ? `temporary: ${temporaryReason(error)}` : "invalid"
+  yield* Console.log(line)
+  return yield* new CliExit({ code: error.reason === "Temporary" ? 2 : 1, message: error.message })
 })).pipe(
+  Command.withShortDescription("Check one user's password against LDAP (password from standard input)"),
   Command.withDescription(
-    "Check one user's password against LDAP (password from standard input); prints ok / invalid / temporary and exits 0 / 1 / 2"
+    `Check one user's password against LDAP, the password read from standard input. Prints one line, ok <dn> / invalid / temporary: <reason>, and exits 0 / 1 / 2.
+
+  It reads the same LDAP_* and POOL_* variables as serve (see ldap-auth serve --help), and stops with the same one-line errors when they are wrong.`
   )
 )
 

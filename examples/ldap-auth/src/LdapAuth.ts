@@ -8,10 +8,15 @@
  */
 import { Config, Context, Duration, Effect, Layer, Redacted, Scope } from "effect"
 import type { AuthError } from "./AuthError.ts"
+import type * as LdapClient from "./LdapClient.ts"
 import * as internal from "./internal/ldapAuth.ts"
+import * as Input from "./internal/ldapInput.ts"
 
 export interface LdapAuthOptions {
-  /** One or more `ldap://host:port/` URLs, tried in order; a failing one is skipped for `serverCooldown`. */
+  /**
+   * One or more `ldap://host:port/` or `ldaps://host:port/` URLs, tried in order; a failing one is skipped for
+   * `serverCooldown`.
+   */
   readonly urls: ReadonlyArray<string>
   /** Where users are searched (subtree). */
   readonly baseDn: string
@@ -22,11 +27,18 @@ export interface LdapAuthOptions {
   readonly userFilter?: string | undefined
   /** Attributes returned with a successful login (`userPassword` is always left out). Default: uid, mail, cn. */
   readonly attributes?: ReadonlyArray<string> | undefined
+  /** The attribute whose value is the user's canonical login name (`AuthenticatedUser.login`). Default: `uid`. */
+  readonly loginAttribute?: string | undefined
   /** Idle connections kept per pool (two pools per server: search and bind). Default: 4. */
   readonly maxIdle?: number | undefined
   /** Connections per pool. Default: 16. */
   readonly maxSize?: number | undefined
-  /** TCP connect. Default: 2 seconds. */
+  /**
+   * How connections are secured: StartTLS for `ldap://` URLs, the CAs and the server name the certificate is
+   * checked against. `ldaps://` URLs always use TLS. A connection that cannot be secured is never used.
+   */
+  readonly tls?: LdapClient.TlsOptions | undefined
+  /** TCP connect (and the TLS handshake of `ldaps://`). Default: 2 seconds. */
   readonly connectTimeout?: Duration.Input | undefined
   /** Each LDAP operation (bind, search, WhoAmI); when it fires the connection is closed. Default: 2 seconds. */
   readonly operationTimeout?: Duration.Input | undefined
@@ -50,6 +62,8 @@ export interface LdapAuthOptions {
 /** The user that a successful login authenticated. */
 export interface AuthenticatedUser {
   readonly dn: string
+  /** The entry's own `loginAttribute` value (`alice` for `ALICE`); `undefined` when the entry has none. */
+  readonly login: string | undefined
   readonly attributes: Readonly<Record<string, ReadonlyArray<string>>>
 }
 
@@ -58,10 +72,31 @@ export class LdapAuth extends Context.Service<LdapAuth, {
    * Checks a user name and password. Fails with `InvalidCredentials` for an unknown, ambiguous or wrongly
    * authenticated user alike, `Temporary` when no server answered in time, `RejectedInput` for input that broke
    * a rule (and never reached the directory). The directory matches names its own way (`ALICE` finds alice):
-   * take the canonical name from the returned entry, not from the input.
+   * take the canonical name (`login`) from the returned entry, not from the input.
+   *
+   * `admit`, when given, is asked once the directory has named the entry and before the password is tried
+   * (a rate limiter's per-entry budget); `false` fails the login with `RateLimited` and sends no bind.
    */
-  readonly authenticate: (user: string, password: Redacted.Redacted<string>) => Effect.Effect<AuthenticatedUser, AuthError>
+  readonly authenticate: (
+    user: string,
+    password: Redacted.Redacted<string>,
+    admit?: ((dn: string) => Effect.Effect<boolean>) | undefined
+  ) => Effect.Effect<AuthenticatedUser, AuthError>
 }>()("effect-connection-pool/examples/LdapAuth") {}
+
+/**
+ * The input rules `authenticate` applies before any LDAP traffic (lengths, control characters, UTF-8, no empty
+ * password), for a caller that must tell such input apart first: fails with `RejectedInput` naming the rule.
+ */
+export const checkInput: (user: string, password: Redacted.Redacted<string>) => Effect.Effect<void, AuthError> =
+  Input.check
+
+/**
+ * The rules `make` enforces, as a pure function: `undefined`, or the first problem naming the option and the value
+ * (`maxIdle (8) must not be above maxSize (4)`). A configuration calls it to report a bad setting as one line
+ * instead of a defect at start-up.
+ */
+export const check: (options: LdapAuthOptions) => string | undefined = internal.check
 
 /**
  * Builds the service and its pools in the current scope; no connection opens until the first login. Invalid

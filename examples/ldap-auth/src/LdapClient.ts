@@ -6,10 +6,16 @@
  * dropped the old one (and `autoRebind` would replay the last bind, perhaps a user's); here the socket is opened
  * once, handed to `ldapts` through a one-shot `createConnection`, and any later reconnect attempt fails, so a dead
  * connection surfaces as an `Unavailable` error and the pool discards it.
+ *
+ * TLS: an `ldaps://` URL speaks TLS from the first byte; `tls.startTls` upgrades an `ldap://` connection with
+ * StartTLS before any other operation. The certificate and the server's name are always verified (TLS 1.2 at
+ * least); a connection that cannot be secured fails as `Insecure` and nothing is ever sent on it in clear.
  */
 import { Clock, Duration, Effect, Redacted, Scope } from "effect"
 import * as Ldapts from "ldapts"
 import * as Net from "node:net"
+import * as Tls from "node:tls"
+import * as LdapUrl from "./internal/ldapUrl.ts"
 import { fromCause, LdapError } from "./LdapError.ts"
 
 export interface LdapClientOptions {
@@ -19,13 +25,27 @@ export interface LdapClientOptions {
   readonly connectTimeout: Duration.Input
   /** Bounds every LDAP operation; when it fires the socket is destroyed. */
   readonly operationTimeout: Duration.Input
+  /** How the connection is secured. Without it only `ldaps://` URLs use TLS, with the system's CAs. */
+  readonly tls?: TlsOptions | undefined
+}
+
+export interface TlsOptions {
+  /** Upgrade `ldap://` connections with StartTLS before any bind. `ldaps://` needs no upgrade. Default: false. */
+  readonly startTls?: boolean | undefined
+  /** PEM of the CAs the server's certificate must chain to. Default: the system's CAs. */
+  readonly ca?: string | undefined
+  /** The name the certificate must carry. Default: the URL's host. */
+  readonly serverName?: string | undefined
 }
 
 /** One open LDAP connection. Only the functions of this module touch its client. */
 export interface LdapConnection {
   readonly url: string
   readonly client: Ldapts.Client
-  readonly socket: Net.Socket
+  /** The socket LDAP is spoken on: after StartTLS, the TLS socket over the TCP one. */
+  socket: Net.Socket
+  /** The TCP socket under it. */
+  readonly tcp: Net.Socket
   readonly operationTimeout: Duration.Duration
   /** When the last operation finished (or the socket connected), by `Clock`: see `idleMillis`. */
   readonly activity: { lastMillis: number }
@@ -46,26 +66,64 @@ export interface SearchOptions {
 
 const whoAmIOid = "1.3.6.1.4.1.4203.1.11.3"
 
-const parseUrl = (url: string): { readonly host: string; readonly port: number } => {
-  const parsed = new URL(url)
-  if (parsed.protocol !== "ldap:") throw new Error(`only ldap:// URLs are supported, got ${url}`)
-  return { host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"), port: parsed.port === "" ? 389 : Number(parsed.port) }
-}
-
 const timeoutError = (operation: string, duration: Duration.Duration) =>
   new LdapError({ reason: "Timeout", message: `${operation}: no answer within ${Duration.format(duration)}` })
 
-const openSocket = (url: string, timeout: Duration.Duration) =>
+/** Node's TLS options for `url`: certificate and name always checked, TLS 1.2 at least. A fresh object each time. */
+const tlsOptions = (url: LdapUrl.LdapUrl, tls: TlsOptions | undefined): Tls.ConnectionOptions => {
+  const name = tls?.serverName ?? url.host
+  return {
+    // `host` is what the certificate is checked against when no `servername` is given (it defaults to localhost).
+    host: name,
+    ...(Net.isIP(name) === 0 ? { servername: name } : {}),
+    ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
+    minVersion: "TLSv1.2",
+    rejectUnauthorized: true
+  }
+}
+
+const untrusted = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_SIGNATURE_FAILURE"
+])
+
+const isTlsFailure = (cause: unknown): boolean => {
+  const code = (cause as { readonly code?: unknown } | undefined)?.code
+  return typeof code === "string" &&
+    (untrusted.has(code) || code.startsWith("ERR_TLS") || code.startsWith("ERR_SSL") || code.startsWith("CERT_"))
+}
+
+/** Why TLS could not be set up, in a few words an operator can act on. */
+const insecure = (what: string, cause: unknown): LdapError => {
+  const code = (cause as { readonly code?: unknown } | undefined)?.code
+  const detail = cause instanceof Error ? cause.message : String(cause)
+  const why = code === "ERR_TLS_CERT_ALTNAME_INVALID"
+    ? `the certificate is not for this server name (${detail})`
+    : typeof code === "string" && untrusted.has(code)
+    ? `the certificate is not signed by a trusted CA (${code})`
+    : code === "CERT_HAS_EXPIRED" || code === "CERT_NOT_YET_VALID"
+    ? `the certificate is not valid now (${code})`
+    : detail
+  return new LdapError({ reason: "Insecure", message: `${what}: ${why}`, cause })
+}
+
+const openSocket = (url: LdapUrl.LdapUrl, tls: TlsOptions | undefined, timeout: Duration.Duration) =>
   Effect.callback<Net.Socket, LdapError>((resume) => {
-    let socket: Net.Socket
-    try {
-      socket = Net.connect(parseUrl(url))
-    } catch (cause) {
-      return resume(Effect.fail(new LdapError({ reason: "Protocol", message: `connect: bad URL ${url}`, cause })))
-    }
-    const onError = (cause: unknown) => resume(Effect.fail(fromCause(`connect ${url}`)(cause)))
+    const socket = url.secure
+      ? Tls.connect({ ...tlsOptions(url, tls), host: url.host, port: url.port })
+      : Net.connect({ host: url.host, port: url.port })
+    const onError = (cause: unknown) =>
+      resume(Effect.fail(
+        url.secure && isTlsFailure(cause)
+          ? insecure(`TLS to ${url.url}`, cause)
+          : fromCause(`connect ${url.url}`)(cause)
+      ))
     socket.once("error", onError)
-    socket.once("connect", () => {
+    socket.once(url.secure ? "secureConnect" : "connect", () => {
       socket.off("error", onError)
       // Until ldapts installs its own handlers on the first operation, an error must not crash the process.
       socket.on("error", () => {})
@@ -73,14 +131,20 @@ const openSocket = (url: string, timeout: Duration.Duration) =>
     })
     return Effect.sync(() => socket.destroy())
   }).pipe(
-    Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(timeoutError(`connect ${url}`, timeout)) })
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () => Effect.fail(timeoutError(`connect ${url.url}`, timeout))
+    })
   )
 
 const close = (connection: LdapConnection) =>
   Effect.tryPromise(() => connection.client.unbind()).pipe(
     Effect.timeoutOption(connection.operationTimeout),
     Effect.ignore,
-    Effect.ensuring(Effect.sync(() => connection.socket.destroy()))
+    Effect.ensuring(Effect.sync(() => {
+      connection.socket.destroy()
+      connection.tcp.destroy()
+    }))
   )
 
 /**
@@ -89,24 +153,53 @@ const close = (connection: LdapConnection) =>
  */
 export const connect = (options: LdapClientOptions): Effect.Effect<LdapConnection, LdapError, Scope.Scope> => {
   const operationTimeout = Duration.fromInputUnsafe(options.operationTimeout)
-  return Effect.acquireRelease(
-    Effect.zip(openSocket(options.url, Duration.fromInputUnsafe(options.connectTimeout)), Clock.currentTimeMillis).pipe(
-      Effect.map(([socket, now]): LdapConnection => {
-        let handedOut = false
-        const createConnection = (): Net.Socket => {
-          if (handedOut) throw new Error("connection closed (a pooled LDAP connection never reconnects)")
-          handedOut = true
-          return socket
-        }
-        return {
+  const url = LdapUrl.parseUnsafe(options.url)
+  const startTls = !url.secure && options.tls?.startTls === true
+  const opened = Effect.zip(
+    openSocket(url, options.tls, Duration.fromInputUnsafe(options.connectTimeout)),
+    Clock.currentTimeMillis
+  ).pipe(
+    Effect.map(([socket, now]): LdapConnection => {
+      let handedOut = false
+      const oneShot = (): Net.Socket => {
+        if (handedOut) throw new Error("connection closed (a pooled LDAP connection never reconnects)")
+        handedOut = true
+        return socket
+      }
+      const connection: LdapConnection = {
+        url: options.url,
+        client: new Ldapts.Client({
           url: options.url,
-          client: new Ldapts.Client({ url: options.url, createConnection }),
-          socket,
-          operationTimeout,
-          activity: { lastMillis: now }
-        }
-      })
-    ),
+          // ldapts opens `ldaps://` through `createSecureConnection`, `ldap://` through `createConnection`; StartTLS
+          // wraps the TCP socket through `createSecureConnection` too, and the TLS socket is then the one to watch.
+          createConnection: oneShot as never,
+          createSecureConnection: (url.secure
+            ? oneShot
+            : (tlsConnect: Tls.ConnectionOptions) => (connection.socket = Tls.connect(tlsConnect))) as never
+        }),
+        socket,
+        tcp: socket,
+        operationTimeout,
+        activity: { lastMillis: now }
+      }
+      return connection
+    })
+  )
+  return Effect.acquireRelease(
+    startTls
+      ? Effect.flatMap(opened, (connection) =>
+        run(connection, "StartTLS", (client) => client.startTLS(tlsOptions(url, options.tls))).pipe(
+          Effect.mapError((error) =>
+            error.reason === "Timeout"
+              ? error
+              : error.code !== undefined
+              ? new LdapError({ reason: "Insecure", message: `StartTLS refused by ${options.url}: ${error.message}`, cause: error })
+              : insecure(`StartTLS with ${options.url}`, error.cause)
+          ),
+          Effect.onError(() => close(connection)),
+          Effect.as(connection)
+        ))
+      : opened,
     close
   )
 }
@@ -130,7 +223,9 @@ const run = <A>(connection: LdapConnection, operation: string, f: (client: Ldapt
  * False once the socket has closed, e.g. the server dropped the connection while it sat idle. A local check, no
  * traffic: the next operation on a closed connection would fail as `Unavailable`.
  */
-export const isOpen = (connection: LdapConnection): boolean => connection.client.isConnected
+export const isOpen = (connection: LdapConnection): boolean =>
+  // After StartTLS ldapts keeps reporting a connection the server dropped as connected: the socket knows better.
+  connection.client.isConnected && !connection.socket.destroyed && !connection.tcp.destroyed
 
 /** How long the connection has gone without an operation. */
 export const idleMillis = (connection: LdapConnection): Effect.Effect<number> =>

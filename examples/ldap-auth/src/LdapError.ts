@@ -18,6 +18,11 @@ export type LdapErrorReason =
   | "Protocol"
   /** The wrapper refused to send the request at all (an unauthenticated or SASL bind). */
   | "UnsafeRequest"
+  /**
+   * The connection could not be secured (certificate not trusted, wrong server name, StartTLS refused): it was
+   * closed and nothing was sent on it in clear.
+   */
+  | "Insecure"
 
 export class LdapError extends Data.TaggedError("LdapError")<{
   readonly reason: LdapErrorReason
@@ -36,7 +41,7 @@ export class LdapError extends Data.TaggedError("LdapError")<{
    * even a failing one such as 49 or 53, proves the connection still speaks LDAP.
    */
   get breaksConnection(): boolean {
-    return this.code === undefined && this.reason !== "UnsafeRequest"
+    return (this.code === undefined && this.reason !== "UnsafeRequest") || this.reason === "Insecure"
   }
 }
 

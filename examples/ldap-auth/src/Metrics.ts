@@ -1,8 +1,8 @@
 /**
  * The auth server's own metrics, next to the pool's `db.client.connection.*`: login outcomes by mail protocol
- * and result, and how long the LDAP check took. Served in Prometheus text by `effect/observability`.
+ * and result, and how long the LDAP check took (seconds). Served in Prometheus text by `effect/observability`.
  */
-import { Effect, Metric } from "effect"
+import { Duration, Effect, Metric } from "effect"
 import type { MailProtocol } from "./AuthHttpProtocol.ts"
 
 /** Why a login got the answer it got. Only `ok` lets the client in. */
@@ -20,8 +20,15 @@ export const logins = Metric.counter("mail_auth_logins_total", {
   incremental: true
 })
 
-export const ldapDuration = Metric.timer("mail_auth_ldap_duration", {
-  description: "Time spent checking one login against LDAP"
+/**
+ * Seconds, as Prometheus and OpenTelemetry want durations: the name ends in `_seconds`, and the `unit` attribute
+ * (which the Prometheus exporter leaves out of the labels) tells the OTLP exporter the unit is `s`.
+ */
+export const ldapDuration = Metric.histogram("mail_auth_ldap_duration_seconds", {
+  description: "Time spent checking one login against LDAP, in seconds",
+  attributes: { unit: "s" },
+  // 1 ms to about 16 s.
+  boundaries: Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 15 })
 })
 
 export const countLogin = (protocol: MailProtocol | "unknown", outcome: Outcome): Effect.Effect<void> =>
@@ -29,4 +36,4 @@ export const countLogin = (protocol: MailProtocol | "unknown", outcome: Outcome)
 
 /** Times `effect` (success or failure) into `ldapDuration`. */
 export const timeLdap = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.trackDuration(effect, ldapDuration)
+  Effect.trackDuration(effect, ldapDuration, Duration.toSeconds)

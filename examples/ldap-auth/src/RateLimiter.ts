@@ -1,14 +1,21 @@
 /**
- * Failed-login limits per client (IPv4 address or IPv6 /64) and per user, checked before any LDAP traffic so that a password-guessing
- * run costs the directory nothing once it trips. Only failures count: a busy webmail host that logs in many
- * users from one address is never limited by its successes.
+ * Failed-login limits, the way "smart lockout" does it: one call per attempt, made before LDAP is asked, checks
+ * and counts it in one atomic step on the `RateLimiterStore`, so a guess is counted before its answer is known
+ * and given back if the password was right or the directory did not answer.
  *
- * Users are counted by their canonical form (Unicode-compatibility normalised, case-folded, runs of spaces
- * collapsed, trimmed), the way LDAP's caseIgnoreMatch compares `uid`, so `Alice`, ` alice ` and `ALICE` share
- * one budget. Fixed windows on the Effect `Clock`, so `TestClock` drives them; memory is bounded by `maxKeys`.
+ * What is limited (each a fixed window on the store, see `defaultOptions`):
+ * - per client address (an IPv4 address or an IPv6 /64), unless the address is `exempt` (a webmail host);
+ * - per user and address, by the checked name before the directory answers and by the entry's DN once it has;
+ * - per user in total, from addresses that are not familiar: an address is familiar to a user for `familiarFor`
+ *   after a right password from it, and failures from elsewhere never refuse that user there.
+ *
+ * An attempt refused by any limit counts nothing, so an address over its limit cannot create keys or count
+ * against users. Keys are built from checked input only and hashed to a fixed size.
  */
+import * as Crypto from "node:crypto"
 import * as Net from "node:net"
-import { Clock, Context, Duration, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer } from "effect"
+import * as RateLimiterStore from "./RateLimiterStore.ts"
 
 export interface Limit {
   /** Failures allowed within `window`; the next attempt is refused until the window ends. */
@@ -17,111 +24,182 @@ export interface Limit {
 }
 
 export interface Options {
-  readonly perIp: Limit
+  readonly perAddress: Limit
+  /** Per user and client address: bounds guessing from one place, even a familiar one. */
+  readonly perUserAndAddress: Limit
+  /** Per user, over every address the user is not familiar from: bounds guessing in total. */
   readonly perUser: Limit
-  /** Keys remembered at most; the oldest window is forgotten first. */
-  readonly maxKeys?: number | undefined
+  /** How long a right password makes its address familiar to the user. */
+  readonly familiarFor: Duration.Input
+  /** CIDRs (`192.0.2.0/24`, `2001:db8::/48`, a bare address) limited per user only, never per address. */
+  readonly exempt?: ReadonlyArray<string> | undefined
 }
 
 export const defaultOptions: Options = {
-  perIp: { failures: 50, window: "1 minute" },
-  perUser: { failures: 10, window: "5 minutes" },
-  maxKeys: 100_000
+  perAddress: { failures: 50, window: "1 minute" },
+  perUserAndAddress: { failures: 10, window: "5 minutes" },
+  perUser: { failures: 50, window: "15 minutes" },
+  familiarFor: "30 days"
 }
 
 export interface Attempt {
   readonly clientIp: string
-  readonly user: string
+  /** The name as given, once it passed the input rules; `undefined` counts the attempt against the address only. */
+  readonly user?: string | undefined
+}
+
+/** An attempt the limits let through, already counted as a failure until it is settled. */
+export interface Ticket {
+  /**
+   * Once the directory has named the entry, before the password is tried: checks and counts the entry's
+   * budgets. `false` (nothing more counted) means the password must not be tried.
+   */
+  readonly entry: (dn: string) => Effect.Effect<boolean>
+  /** The right password: gives the hits back, clears the user's failures from this address, marks it familiar. */
+  readonly succeeded: Effect.Effect<void>
+  /** No answer from the directory: the attempt is taken back as if it never happened. */
+  readonly abandoned: Effect.Effect<void>
 }
 
 export class RateLimiter extends Context.Service<RateLimiter, {
-  /** Whether this attempt may go to LDAP at all. */
-  readonly allows: (attempt: Attempt) => Effect.Effect<boolean>
-  /** Counts a refused login against the address and the user. */
-  readonly recordFailure: (attempt: Attempt) => Effect.Effect<void>
-  /** Clears the user's failures (not the address's: one right password must not reset a scan). */
-  readonly recordSuccess: (attempt: Attempt) => Effect.Effect<void>
+  /** Checks and counts one attempt before LDAP; `undefined` means refused, with nothing counted. */
+  readonly attempt: (attempt: Attempt) => Effect.Effect<Ticket | undefined>
 }>()("effect-connection-pool/examples/RateLimiter") {}
 
 /**
  * What one client controls: an IPv4 address, or an IPv6 /64 (a single host is commonly handed a whole /64, so
- * counting single IPv6 addresses would give it 2^64 budgets). IPv4-mapped IPv6 counts as the IPv4 address.
+ * counting single IPv6 addresses would give it 2^64 budgets). IPv4-mapped IPv6 counts as the IPv4 address;
+ * anything that is not an IP address shares one key.
  */
 export const clientKey = (ip: string): string => {
-  if (Net.isIPv6(ip)) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
-    if (mapped) return mapped[1]!
-    const [head = "", tail = ""] = ip.toLowerCase().split("::")
-    const groups = (part: string) => (part === "" ? [] : part.split(":"))
-    const known = [...groups(head), ...groups(tail)].length
-    const full = ip.includes("::")
-      ? [...groups(head), ...Array<string>(8 - known).fill("0"), ...groups(tail)]
-      : groups(head)
-    return `${full.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`
-  }
-  return ip
+  const address = ip.replace(/%.*$/s, "")
+  if (Net.isIPv4(address)) return address
+  if (!Net.isIPv6(address)) return "?"
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (mapped) return mapped[1]!
+  const [head = "", tail = ""] = address.toLowerCase().split("::")
+  const groups = (part: string) => (part === "" ? [] : part.split(":"))
+  const known = [...groups(head), ...groups(tail)].length
+  const full = address.includes("::")
+    ? [...groups(head), ...Array<string>(8 - known).fill("0"), ...groups(tail)]
+    : groups(head)
+  return `${full.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`
 }
 
-/** The form LDAP compares a `uid` in: `canonicalUser(" ALICE ") === canonicalUser("alice")`. */
+/** The form LDAP compares a `uid` in, near enough: `canonicalUser(" ALICE ") === canonicalUser("alice")`. */
 export const canonicalUser = (user: string): string => user.normalize("NFKC").toLowerCase().trim().replace(/\s+/gu, " ")
 
-interface Window {
-  readonly start: number
-  failures: number
+/** A fixed-size stand-in for attacker-influenced parts of a key (22 characters). */
+const digest = (...parts: ReadonlyArray<string>) =>
+  Crypto.createHash("sha256").update(parts.join("\n"), "utf8").digest().subarray(0, 16).toString("base64url")
+
+/** The store keys of one attempt, each at most `RateLimiterStore.maxKeyLength` characters. */
+export const keys = {
+  address: (client: string) => `a ${client}`,
+  nameAndAddress: (user: string, client: string) => `n ${digest(canonicalUser(user), client)}`,
+  entryAndAddress: (dn: string, client: string) => `e ${digest(dn.toLowerCase(), client)}`,
+  entry: (dn: string) => `u ${digest(dn.toLowerCase())}`,
+  familiar: (dn: string, client: string) => `f ${digest(dn.toLowerCase(), client)}`
 }
 
-const validate = (name: string, limit: Limit) => {
+const counter = (name: string, limit: Limit): Omit<RateLimiterStore.Counter, "key"> => {
   if (!Number.isSafeInteger(limit.failures) || limit.failures < 1) {
     throw new RangeError(`RateLimiter: ${name}.failures must be a positive integer, got ${limit.failures}`)
   }
-  return Duration.toMillis(limit.window)
+  const window = Duration.fromInputUnsafe(limit.window)
+  if (Duration.toMillis(window) <= 0) {
+    throw new RangeError(`RateLimiter: ${name}.window must be positive, got ${Duration.format(window)}`)
+  }
+  return { limit: limit.failures, window }
 }
 
-export const make = (options: Options = defaultOptions): Effect.Effect<Context.Service.Shape<typeof RateLimiter>> =>
-  Effect.sync(() => {
-    const ipWindow = validate("perIp", options.perIp)
-    const userWindow = validate("perUser", options.perUser)
-    const maxKeys = options.maxKeys ?? 100_000
-    const windows = new Map<string, Window>()
-
-    const keys = (attempt: Attempt) =>
-      [
-        { key: `ip ${clientKey(attempt.clientIp)}`, limit: options.perIp.failures, length: ipWindow },
-        { key: `user ${canonicalUser(attempt.user)}`, limit: options.perUser.failures, length: userWindow }
-      ] as const
-
-    const current = (key: string, length: number, now: number) => {
-      const window = windows.get(key)
-      if (window === undefined) return undefined
-      if (now - window.start < length) return window
-      windows.delete(key)
-      return undefined
+/** Parses CIDRs into a `BlockList`; a malformed one is a `RangeError` naming it. */
+export const exemptList = (cidrs: ReadonlyArray<string>): Net.BlockList => {
+  const list = new Net.BlockList()
+  for (const cidr of cidrs) {
+    const [address = "", prefix, ...rest] = cidr.split("/")
+    const family = Net.isIPv4(address) ? "ipv4" : Net.isIPv6(address) ? "ipv6" : undefined
+    const bits = prefix === undefined ? (family === "ipv4" ? 32 : 128) : Number(prefix)
+    if (
+      family === undefined || rest.length > 0 || (prefix !== undefined && !/^\d+$/.test(prefix)) ||
+      bits > (family === "ipv4" ? 32 : 128)
+    ) {
+      throw new RangeError(`RateLimiter: exempt must be CIDRs such as 192.0.2.0/24, got ${JSON.stringify(cidr)}`)
     }
+    list.addSubnet(address, bits, family)
+  }
+  return list
+}
 
-    const remember = (key: string, now: number) => {
-      if (windows.size >= maxKeys) {
-        const oldest = windows.keys().next()
-        if (!oldest.done) windows.delete(oldest.value)
-      }
-      const window = { start: now, failures: 0 }
-      windows.set(key, window)
-      return window
-    }
+const isExempt = (list: Net.BlockList, ip: string) => {
+  const address = ip.replace(/%.*$/s, "")
+  const family = Net.isIPv4(address) ? "ipv4" : Net.isIPv6(address) ? "ipv6" : undefined
+  return family !== undefined && list.check(address, family)
+}
 
-    return RateLimiter.of({
-      allows: (attempt) =>
-        Effect.map(Clock.currentTimeMillis, (now) =>
-          keys(attempt).every(({ key, limit, length }) => (current(key, length, now)?.failures ?? 0) < limit)),
-      recordFailure: (attempt) =>
-        Effect.map(Clock.currentTimeMillis, (now) => {
-          for (const { key, length } of keys(attempt)) {
-            const window = current(key, length, now) ?? remember(key, now)
-            window.failures++
-          }
-        }),
-      recordSuccess: (attempt) => Effect.sync(() => void windows.delete(keys(attempt)[1].key))
-    })
+/** The policy over the `RateLimiterStore` in context. Invalid options are a defect naming the option. */
+export const make = (options: Options = defaultOptions): Effect.Effect<
+  Context.Service.Shape<typeof RateLimiter>,
+  never,
+  RateLimiterStore.RateLimiterStore
+> =>
+  Effect.gen(function*() {
+    const store = yield* RateLimiterStore.RateLimiterStore
+    const { perAddress, perUserAndAddress, perUser, exempt, familiarFor } = yield* Effect.sync(() => ({
+      perAddress: counter("perAddress", options.perAddress),
+      perUserAndAddress: counter("perUserAndAddress", options.perUserAndAddress),
+      perUser: counter("perUser", options.perUser),
+      exempt: exemptList(options.exempt ?? []),
+      familiarFor: Duration.fromInputUnsafe(options.familiarFor)
+    }))
+
+    const attempt = (attempt: Attempt) =>
+      Effect.gen(function*() {
+        const client = clientKey(attempt.clientIp)
+        const first: Array<RateLimiterStore.Counter> = []
+        if (!isExempt(exempt, attempt.clientIp)) first.push({ key: keys.address(client), ...perAddress })
+        if (attempt.user !== undefined) {
+          first.push({ key: keys.nameAndAddress(attempt.user, client), ...perUserAndAddress })
+        }
+        if ((yield* store.consume(first))._tag === "Refused") return undefined
+        const counted = first.map((each) => each.key)
+        let dn: string | undefined
+        const ticket: Ticket = {
+          entry: (entryDn) =>
+            Effect.suspend(() => {
+              const second = [
+                { key: keys.entryAndAddress(entryDn, client), ...perUserAndAddress },
+                { key: keys.entry(entryDn), ...perUser, waivedBy: keys.familiar(entryDn, client) }
+              ]
+              return Effect.map(store.consume(second), (result) => {
+                if (result._tag === "Refused") return false
+                dn = entryDn
+                counted.push(...second.map((each) => each.key))
+                return true
+              })
+            }),
+          succeeded: Effect.suspend(() =>
+            store.settle({
+              refund: counted.filter((key) => key.startsWith("a ") || key.startsWith("u ")),
+              reset: counted.filter((key) => key.startsWith("n ") || key.startsWith("e ")),
+              mark: dn === undefined ? undefined : { key: keys.familiar(dn, client), ttl: familiarFor }
+            })
+          ),
+          abandoned: Effect.suspend(() => store.settle({ refund: counted }))
+        }
+        return ticket
+      })
+
+    return RateLimiter.of({ attempt })
   })
 
-export const layer = (options: Options = defaultOptions): Layer.Layer<RateLimiter> =>
-  Layer.effect(RateLimiter, make(options))
+/** The policy as a layer over a `RateLimiterStore` (`RateLimiterStore.layerMemory`, or a shared one). */
+export const layer = (
+  options: Options = defaultOptions
+): Layer.Layer<RateLimiter, never, RateLimiterStore.RateLimiterStore> => Layer.effect(RateLimiter, make(options))
+
+/** The policy over its own in-memory store: one auth server. */
+export const layerMemory = (
+  options: Options = defaultOptions,
+  store: RateLimiterStore.MemoryOptions = {}
+): Layer.Layer<RateLimiter> => layer(options).pipe(Layer.provide(RateLimiterStore.layerMemory(store)))

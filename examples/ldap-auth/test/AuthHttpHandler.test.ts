@@ -12,27 +12,31 @@ const backends = {
   smtp: { host: "192.0.2.2", port: 25 }
 }
 
-/** The service boundary: alice/alice-pw is right, `down` means the directory is down, `frozen` never answers,
- * `broken` dies. `calls` counts what reached it. */
+/** The service boundary: alice/alice-pw is right (any case), `down` means the directory is down, `frozen` never
+ * answers, `broken` dies. `calls` lists the names that reached a bind (after `admit`, like the real one). */
+const aliceDn = "uid=alice,ou=people,dc=example,dc=org"
+
 const directory = () => {
   const calls: Array<string> = []
   const ldap = Layer.succeed(LdapAuth)({
-    authenticate: (user, password) =>
-      Effect.suspend(() => {
+    authenticate: (user, password, admit) =>
+      Effect.gen(function*() {
+        const dn = user.toLowerCase() === "alice" ? aliceDn : `uid=${user},ou=people,dc=example,dc=org`
+        if (admit !== undefined && !(yield* admit(dn))) {
+          return yield* new AuthError({ reason: "RateLimited", message: "limited" })
+        }
         calls.push(user)
         switch (user) {
           case "down":
-            return Effect.fail(new AuthError({ reason: "Temporary", message: "server down" }))
+            return yield* new AuthError({ reason: "Temporary", message: "server down" })
           case "frozen":
-            return Effect.never
+            return yield* Effect.never
           case "broken":
-            return Effect.die("bug")
-          case "bad\u0001":
-            return Effect.fail(new AuthError({ reason: "RejectedInput", message: "control character" }))
+            return yield* Effect.die("bug")
         }
-        return user.trim().toLowerCase() === "alice" && Redacted.value(password) === "alice-pw"
-          ? Effect.succeed({ dn: "uid=alice,ou=people,dc=example,dc=org", attributes: {} })
-          : Effect.fail(new AuthError({ reason: "InvalidCredentials", message: "invalid credentials" }))
+        return dn === aliceDn && Redacted.value(password) === "alice-pw"
+          ? { dn, login: "alice", attributes: {} }
+          : yield* new AuthError({ reason: "InvalidCredentials", message: "invalid credentials" })
       })
   })
   return { calls, ldap }
@@ -53,7 +57,7 @@ const decide = (
     }).pipe(
       Effect.provide(
         AuthHttpHandler.layer({ backends, ...options }).pipe(
-          Layer.provide(Layer.mergeAll(ldap, RateLimiter.layer(limits)))
+          Layer.provide(Layer.mergeAll(ldap, RateLimiter.layerMemory(limits)))
         )
       )
     )
@@ -78,8 +82,8 @@ describe("AuthHttpHandler", () => {
     Effect.gen(function*() {
       const [imap] = yield* decide(request()).run()
       const [smtp] = yield* decide(request({ "auth-protocol": "smtp" })).run()
-      assert.deepStrictEqual(imap!.response, { _tag: "Accept", backend: backends.imap })
-      assert.deepStrictEqual(smtp!.response, { _tag: "Accept", backend: backends.smtp })
+      assert.deepStrictEqual(imap!.response, { _tag: "Accept", backend: backends.imap, user: "alice" })
+      assert.deepStrictEqual(smtp!.response, { _tag: "Accept", backend: backends.smtp, user: "alice" })
       assert.strictEqual(imap!.outcome, "ok")
     }))
 
@@ -151,13 +155,19 @@ describe("AuthHttpHandler", () => {
       assert.deepStrictEqual([missing.calls, wrong.calls], [[], []])
     }))
 
-  it.effect("stops asking LDAP for a user after too many failures, however the name is spelled", () =>
+  it.effect("admits as the directory's name for the entry, not as typed", () =>
+    Effect.gen(function*() {
+      const [decision] = yield* decide(request({ "auth-user": "ALICE" })).run()
+      assert.deepStrictEqual(decision!.response, { _tag: "Accept", backend: backends.imap, user: "alice" })
+    }))
+
+  it.effect("stops trying a user's password after too many failures from anywhere, however the name is spelled", () =>
     Effect.gen(function*() {
       const limits: RateLimiter.Options = {
-        perIp: { failures: 100, window: "1 minute" },
+        ...RateLimiter.defaultOptions,
         perUser: { failures: 3, window: "5 minutes" }
       }
-      const guesses = ["alice", "Alice", " ALICE "].map((user, i) =>
+      const guesses = ["alice", "Alice", "ALICE"].map((user, i) =>
         request({ "auth-user": user, "auth-pass": "guess", "client-ip": `203.0.113.${i + 1}` })
       )
       const attempt = decide(guesses[0]!, {}, limits)
@@ -169,55 +179,78 @@ describe("AuthHttpHandler", () => {
         "rate_limited",
         "invalid"
       ])
-      assert.deepStrictEqual(attempt.calls, ["alice", "Alice", " ALICE ", "bob"])
+      assert.deepStrictEqual(attempt.calls, ["alice", "Alice", "ALICE", "bob"])
       assert.strictEqual(status(decisions[3]!), "Invalid login or password")
     }))
 
-  it.effect("stops asking LDAP for an address after too many failures, until the window ends", () =>
+  it.effect("an address over its limit costs nothing: no directory call, whatever it sends", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({
-        perIp: { failures: 2, window: "1 minute" },
-        perUser: { failures: 100, window: "1 minute" }
-      })
-      const from = (user: string) => ({ clientIp: "198.51.100.9", user })
-      yield* limiter.recordFailure(from("a"))
-      yield* limiter.recordFailure(from("b"))
-      assert.isFalse(yield* limiter.allows(from("c")))
-      assert.isTrue(yield* limiter.allows({ clientIp: "198.51.100.10", user: "c" }))
-      yield* TestClock.adjust("1 minute")
-      assert.isTrue(yield* limiter.allows(from("c")))
+      const limits: RateLimiter.Options = { ...RateLimiter.defaultOptions, perAddress: { failures: 2, window: "1 minute" } }
+      const attempt = decide(request({ "auth-pass": "wrong" }), {}, limits)
+      const decisions = yield* attempt.run([
+        request({ "auth-user": "bob", "auth-pass": "wrong" }),
+        request(),
+        request({ "auth-method": "cram-md5" }),
+        request({ "auth-user": "%FF%FE" }),
+        request({ "auth-user": "bad%01" })
+      ])
+      assert.deepStrictEqual(decisions.map((decision) => decision.outcome), [
+        "invalid",
+        "invalid",
+        "rate_limited",
+        "rejected_input",
+        "bad_request",
+        "rejected_input"
+      ])
+      assert.deepStrictEqual(attempt.calls, ["alice", "bob"])
     }))
 
-  it.effect("counts an IPv6 client by its /64 and an IPv4-mapped address as the IPv4 address", () =>
+  it.effect("a directory that did not answer takes the attempt back", () =>
     Effect.gen(function*() {
-      assert.strictEqual(RateLimiter.clientKey("2001:db8:0:1::7"), "2001:db8:0:1::/64")
-      assert.strictEqual(RateLimiter.clientKey("2001:0db8:0000:0001:ffff:0:0:1"), "2001:db8:0:1::/64")
-      assert.strictEqual(RateLimiter.clientKey("::1"), "0:0:0:0::/64")
-      assert.strictEqual(RateLimiter.clientKey("::ffff:192.0.2.1"), "192.0.2.1")
-      assert.strictEqual(RateLimiter.clientKey("192.0.2.1"), "192.0.2.1")
-      const limiter = yield* RateLimiter.make({
-        perIp: { failures: 2, window: "1 minute" },
-        perUser: { failures: 100, window: "1 minute" }
-      })
-      yield* limiter.recordFailure({ clientIp: "2001:db8:0:1::a", user: "a" })
-      yield* limiter.recordFailure({ clientIp: "2001:db8:0:1:ffff::b", user: "b" })
-      assert.isFalse(yield* limiter.allows({ clientIp: "2001:db8:0:1::c", user: "c" }))
-      assert.isTrue(yield* limiter.allows({ clientIp: "2001:db8:0:2::c", user: "c" }))
+      const limits: RateLimiter.Options = { ...RateLimiter.defaultOptions, perAddress: { failures: 1, window: "1 minute" } }
+      const decisions = yield* decide(request({ "auth-user": "down" }), {}, limits).run([
+        request({ "auth-user": "down" }),
+        request({ "auth-pass": "wrong" }),
+        request()
+      ])
+      assert.deepStrictEqual(decisions.map((decision) => decision.outcome), ["temporary", "temporary", "invalid", "rate_limited"])
     }))
 
-  it.effect("lets a right password clear the user's failures but not the address's", () =>
+  it.effect("concurrent guesses cannot slip past the limit while the first are at the directory", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({
-        perIp: { failures: 2, window: "1 minute" },
-        perUser: { failures: 2, window: "1 minute" }
+      const limits: RateLimiter.Options = {
+        ...RateLimiter.defaultOptions,
+        perUserAndAddress: { failures: 3, window: "5 minutes" }
+      }
+      const binds: Array<string> = []
+      const slow = Layer.succeed(LdapAuth)({
+        authenticate: (user, _password, admit) =>
+          Effect.gen(function*() {
+            yield* Effect.sleep(`${1 + Math.floor(Math.random() * 1000)} millis`)
+            if (admit !== undefined && !(yield* admit(aliceDn))) {
+              return yield* new AuthError({ reason: "RateLimited", message: "limited" })
+            }
+            binds.push(user)
+            return yield* new AuthError({ reason: "InvalidCredentials", message: "invalid" })
+          })
       })
-      const alice = { clientIp: "198.51.100.9", user: "alice" }
-      yield* limiter.recordFailure(alice)
-      yield* limiter.recordSuccess(alice)
-      yield* limiter.recordFailure({ clientIp: "198.51.100.11", user: "alice" })
-      assert.isTrue(yield* limiter.allows({ clientIp: "198.51.100.12", user: "alice" }))
-      yield* limiter.recordFailure({ clientIp: "198.51.100.9", user: "bob" })
-      assert.isFalse(yield* limiter.allows({ clientIp: "198.51.100.9", user: "carol" }))
+      const fiber = yield* Effect.gen(function*() {
+        const handler = yield* AuthHttpHandler.AuthHttpHandler
+        return yield* Effect.forEach(
+          Array.from({ length: 200 }, (_, i) => i),
+          (i) => handler.decide(request({ "auth-user": i % 2 === 0 ? "alice" : "ALICE", "auth-pass": `guess ${i}` })),
+          { concurrency: "unbounded" }
+        )
+      }).pipe(
+        Effect.provide(
+          AuthHttpHandler.layer({ backends }).pipe(Layer.provide(Layer.mergeAll(slow, RateLimiter.layerMemory(limits))))
+        ),
+        Effect.forkChild
+      )
+      yield* TestClock.adjust("2 seconds")
+      const decisions = yield* Fiber.join(fiber)
+      assert.strictEqual(binds.length, 3)
+      assert.strictEqual(decisions.filter((decision) => decision.outcome === "rate_limited").length, 197)
     }))
 
   it.effect("never logs the password, raw or percent-encoded, whatever the outcome", () =>
@@ -242,15 +275,52 @@ describe("AuthHttpHandler", () => {
       }
     }))
 
-  it.effect("forgets the oldest windows beyond maxKeys", () =>
+  it.effect("a thousand undecodable requests and a thousand wrong secrets write a handful of lines, with the count", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({
-        perIp: { failures: 1, window: "1 hour" },
-        perUser: { failures: 1000, window: "1 hour" },
-        maxKeys: 100
-      })
-      for (let i = 0; i < 1000; i++) yield* limiter.recordFailure({ clientIp: `10.0.${i >> 8}.${i & 255}`, user: "x" })
-      assert.isTrue(yield* limiter.allows({ clientIp: "10.0.0.0", user: "y" }))
-      assert.isFalse(yield* limiter.allows({ clientIp: "10.0.3.231", user: "y" }))
+      const lines: Array<string> = []
+      const capture = Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))])
+      const secret = "nginx-secret"
+      const { ldap, calls } = directory()
+      yield* Effect.gen(function*() {
+        const handler = yield* AuthHttpHandler.AuthHttpHandler
+        for (let i = 0; i < 1000; i++) {
+          // Distinct names of 4 KB that are not UTF-8, each from its own address.
+          const user = `%BC${i}`.padEnd(4096, "x")
+          yield* handler.decide(request({ "auth-user": user, "x-auth-key": secret, "client-ip": `10.0.${i >> 8}.${i & 255}` }))
+          yield* handler.decide(request({ "x-auth-key": `wrong-${i}` }))
+        }
+        assert.isAtMost(lines.length, 4, lines.join("\n"))
+        yield* TestClock.adjust("1 minute")
+        yield* handler.decide(request({ "auth-user": "%BC", "x-auth-key": secret }))
+        yield* handler.decide(request({ "x-auth-key": "wrong" }))
+      }).pipe(
+        Effect.provide(
+          AuthHttpHandler.layer({ backends, sharedSecret: Redacted.make(secret) }).pipe(
+            Layer.provide(Layer.mergeAll(ldap, RateLimiter.layerMemory()))
+          )
+        ),
+        Effect.provide(capture),
+        Effect.provideService(References.MinimumLogLevel, "Info")
+      )
+      assert.strictEqual(calls.length, 0)
+      assert.isAtMost(lines.length, 6, lines.join("\n"))
+      assert.isTrue(lines.some((line) => line.includes("undecodable") && line.includes("suppressed=999")), lines.join("\n"))
+      assert.isTrue(lines.some((line) => line.includes("shared secret") && line.includes("suppressed=999")), lines.join("\n"))
+      for (const line of lines) assert.isBelow(line.length, 400)
+    }))
+
+  it.effect("logs a name cut to 64 characters and escaped, and never a name that failed the input rules", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const capture = Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))])
+      const long = "ż".repeat(120)
+      yield* decide(request({ "auth-user": "evil%01name" }), {}, RateLimiter.defaultOptions)
+        .run([request({ "auth-user": "evil%0Aname" }), request({ "auth-user": encodeURI(long) }), request({ "auth-user": "a\u001b[31m" })])
+        .pipe(Effect.provide(capture), Effect.provideService(References.MinimumLogLevel, "All"))
+      const joined = lines.join("\n")
+      assert.notInclude(joined, "evil")
+      assert.notInclude(joined, "\u001b")
+      assert.include(joined, "\\u017c".repeat(64) + "…")
+      assert.notInclude(joined, "\\u017c".repeat(65))
     }))
 })

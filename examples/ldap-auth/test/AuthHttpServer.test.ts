@@ -33,14 +33,14 @@ const start = Effect.gen(function*() {
     authenticate: () =>
       Deferred.succeed(entered, undefined).pipe(
         Effect.andThen(Deferred.await(proceed)),
-        Effect.as({ dn: "uid=alice,ou=people,dc=example,dc=org", attributes: {} })
+        Effect.as({ dn: "uid=alice,ou=people,dc=example,dc=org", login: "alice", attributes: {} })
       )
   })
   const scope = yield* Scope.make()
   const context = yield* Layer.buildWithScope(
     AuthHttpServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
       Layer.provide(AuthHttpHandler.layer({ backends })),
-      Layer.provide(Layer.mergeAll(ldap, RateLimiter.layer()))
+      Layer.provide(Layer.mergeAll(ldap, RateLimiter.layerMemory()))
     ),
     scope
   )
@@ -72,7 +72,7 @@ describe("AuthHttpServer", () => {
       yield* Scope.close(server.scope, Exit.void)
       assert.deepStrictEqual(response, {
         status: 200,
-        headers: { "auth-status": "OK", "auth-server": "127.0.0.1", "auth-port": "143" },
+        headers: { "auth-status": "OK", "auth-server": "127.0.0.1", "auth-port": "143", "auth-user": "alice" },
         body: ""
       })
     }))
@@ -92,5 +92,69 @@ describe("AuthHttpServer", () => {
       const answered = yield* Fiber.join(inFlight)
       yield* Fiber.join(closing)
       assert.strictEqual(answered.headers["auth-status"], "OK")
+    }))
+})
+
+/** A server whose directory counts the logins it sees, with tight socket limits. */
+const hardened = Effect.gen(function*() {
+  let logins = 0
+  const ldap = Layer.succeed(LdapAuth)({
+    authenticate: () => Effect.sync(() => ++logins).pipe(Effect.as({ dn: "uid=alice", login: "alice", attributes: {} }))
+  })
+  const context = yield* Layer.build(
+    AuthHttpServer.layer({ host: "127.0.0.1", port: 0 }, { requestTimeout: "300 millis", maxConnections: 3 }).pipe(
+      Layer.provide(AuthHttpHandler.layer({ backends })),
+      Layer.provide(Layer.mergeAll(ldap, RateLimiter.layerMemory()))
+    )
+  )
+  const port = yield* Effect.provideContext(AuthHttpServer.port, context)
+  return { port, logins: () => logins }
+})
+
+const request = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("")
+
+/** Opens a socket, writes `data`, and reads until the server closes it. */
+const exchange = (port: number, data: string) =>
+  Effect.callback<string>((resume) => {
+    const socket = Net.connect({ host: "127.0.0.1", port })
+    let received = ""
+    socket.on("data", (chunk) => (received += chunk.toString("latin1")))
+    socket.on("error", () => {})
+    socket.on("close", () => resume(Effect.succeed(received)))
+    socket.once("connect", () => data !== "" && socket.write(data))
+  })
+
+describe("AuthHttpServer under hostile clients", () => {
+  it.live("runs one request per connection: requests pipelined behind it never reach the directory", () =>
+    Effect.gen(function*() {
+      const server = yield* hardened
+      const one = `GET /auth HTTP/1.1\r\nHost: x\r\n${request}\r\n`
+      const received = yield* exchange(server.port, one.repeat(5))
+      assert.strictEqual(received.match(/auth-status: OK/gi)?.length, 1)
+      assert.strictEqual(server.logins(), 1)
+    }))
+
+  it.live("closes a socket that sends nothing, or half a request, after the request timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* hardened
+      const [idle, half] = yield* Effect.all([
+        exchange(server.port, ""),
+        exchange(server.port, `GET /auth HTTP/1.0\r\n${request}`)
+      ], { concurrency: 2 }).pipe(Effect.timeout("10 seconds"))
+      assert.notMatch(idle, /auth-status/i)
+      assert.notMatch(half, /auth-status/i)
+      assert.strictEqual(server.logins(), 0)
+    }))
+
+  it.live("refuses connections beyond maxConnections at once, and serves again once they close", () =>
+    Effect.gen(function*() {
+      const server = yield* hardened
+      const idle = yield* Effect.forEach([1, 2, 3], () => Effect.forkChild(exchange(server.port, "")))
+      yield* Effect.sleep("50 millis")
+      const refused = yield* exchange(server.port, `GET /auth HTTP/1.0\r\n${request}\r\n`).pipe(Effect.timeout("200 millis"))
+      assert.strictEqual(refused, "")
+      yield* Effect.forEach(idle, Fiber.join)
+      const served = yield* exchange(server.port, `GET /auth HTTP/1.0\r\n${request}\r\n`)
+      assert.match(served, /auth-status: OK/i)
     }))
 })

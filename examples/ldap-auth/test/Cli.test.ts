@@ -3,13 +3,17 @@
  * real slapd.
  */
 import * as ChildProcess from "node:child_process"
+import * as Net from "node:net"
 import * as Path from "node:path"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Redacted, Schedule } from "effect"
+import { Cause, Effect, Fiber, Redacted, Schedule } from "effect"
+import * as AppConfig from "../src/AppConfig.ts"
 import * as ServerProcess from "../harness/ServerProcess.ts"
 import * as Slapd from "../harness/Slapd.ts"
 
 const main = Path.join(import.meta.dirname, "..", "main.ts")
+// As `npm run ldap-auth` runs it: the pool resolved from `src/` through the package's own export condition.
+const node = ["--conditions=effect-connection-pool:source", main]
 
 interface Finished {
   readonly code: number | null
@@ -22,13 +26,21 @@ const cli = (args: ReadonlyArray<string>, options: { env?: Record<string, string
   Effect.callback<Finished>((resume) => {
     const child = ChildProcess.execFile(
       process.execPath,
-      [main, ...args],
+      [...node, ...args],
       { env: { PATH: process.env.PATH ?? "", ...options.env }, timeout: 30_000 },
       (error, stdout, stderr) =>
         resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }))
     )
     child.stdin?.end(options.stdin ?? "")
   })
+
+/** A complete configuration whose directory is never reached. */
+const env = {
+  LDAP_URLS: "ldap://127.0.0.1:1/",
+  LDAP_BASE_DN: "dc=example,dc=org",
+  LDAP_BIND_DN: "cn=auth,dc=example,dc=org",
+  LDAP_BIND_PASSWORD: "x"
+}
 
 const ldapEnv = (slapd: Slapd.SlapdInstance) => ({
   LDAP_URLS: slapd.url,
@@ -45,28 +57,100 @@ describe("ldap-auth CLI", () => {
       for (const command of ["serve", "check", "demo"]) assert.match(result.stdout, new RegExp(`^  ${command} `, "m"))
     }))
 
-  it.live("a missing variable stops start-up with one line naming it", () =>
+  it.live("serve --help lists every variable with its default and meaning; check --help says it reads them", () =>
     Effect.gen(function*() {
-      const result = yield* cli(["serve"], {
-        env: { LDAP_URLS: "ldap://127.0.0.1:1/", LDAP_BASE_DN: "dc=example,dc=org", LDAP_BIND_PASSWORD: "x" }
-      })
-      assert.strictEqual(result.code, 1)
-      assert.strictEqual(result.stderr, "Configuration error: LDAP_BIND_DN is not set\n")
+      const serve = yield* cli(["serve", "--help"])
+      assert.strictEqual(serve.code, 0)
+      for (const variable of Object.values(AppConfig.variables)) {
+        assert.match(serve.stdout, new RegExp(`^  ${variable.name} +\\S`, "m"), variable.name)
+        assert.include(serve.stdout, variable.meaning)
+        assert.include(serve.stdout, `(${variable.fallback})`)
+      }
+      const check = yield* cli(["check", "--help"])
+      assert.strictEqual(check.code, 0)
+      assert.include(check.stdout, "same LDAP_* and POOL_* variables as serve")
     }))
 
-  it.live("an invalid variable stops start-up with one line naming it", () =>
+  it.live("every missing variable is reported in one run, one line each on stderr, exit 1", () =>
     Effect.gen(function*() {
-      const env = {
-        LDAP_URLS: "ldap://127.0.0.1:1/",
-        LDAP_BASE_DN: "dc=example,dc=org",
-        LDAP_BIND_DN: "cn=auth,dc=example,dc=org",
-        LDAP_BIND_PASSWORD: "x"
-      }
-      const port = yield* cli(["serve"], { env: { ...env, AUTH_HTTP_PORT: "http" } })
-      const backend = yield* cli(["serve"], { env: { ...env, MAIL_BACKEND_IMAP: "mail.example.org:143" } })
-      assert.deepStrictEqual([port.code, backend.code], [1, 1])
-      assert.match(port.stderr, /^Configuration error: AUTH_HTTP_PORT [^\n]*\n$/)
-      assert.match(backend.stderr, /^Configuration error: MAIL_BACKEND_IMAP [^\n]*\n$/)
+      const result = yield* cli(["serve"], { env: { LDAP_BIND_PASSWORD: "" } })
+      assert.strictEqual(result.code, 1)
+      assert.strictEqual(result.stdout, "")
+      assert.strictEqual(
+        result.stderr,
+        [
+          "Configuration error: LDAP_URLS is not set",
+          "Configuration error: LDAP_BASE_DN is not set",
+          "Configuration error: LDAP_BIND_DN is not set",
+          "Configuration error: LDAP_BIND_PASSWORD is empty: an empty password is an unauthenticated bind, which proves nothing",
+          ""
+        ].join("\n")
+      )
+    }))
+
+  it.live("invalid and conflicting variables: every one named with its value, no stack", () =>
+    Effect.gen(function*() {
+      const invalid = yield* cli(["serve"], {
+        env: {
+          ...env,
+          LDAP_URLS: "ldap://127.0.0.1:99999",
+          LDAP_BASE_DN: "not a dn",
+          LDAP_USER_FILTER: "(uid=alice)",
+          AUTH_HTTP_PORT: "http"
+        }
+      })
+      assert.strictEqual(invalid.code, 1)
+      assert.strictEqual(
+        invalid.stderr,
+        [
+          `Configuration error: LDAP_URLS="ldap://127.0.0.1:99999" has port "99999", expected 1-65535`,
+          `Configuration error: LDAP_BASE_DN="not a dn" is not a DN such as dc=example,dc=org: it has "not a dn" where attr=value belongs`,
+          `Configuration error: LDAP_USER_FILTER="(uid=alice)" has no {user} placeholder`,
+          `Configuration error: AUTH_HTTP_PORT="http" is not a port number (1-65535)`,
+          ""
+        ].join("\n")
+      )
+      const conflicting = yield* cli(["serve"], {
+        env: { ...env, POOL_MAX_IDLE: "20", AUTH_HTTP_PORT: "9999", METRICS_PORT: "9999" }
+      })
+      assert.strictEqual(conflicting.code, 1)
+      assert.strictEqual(
+        conflicting.stderr,
+        [
+          "Configuration error: POOL_MAX_IDLE=20 and POOL_MAX_SIZE=16: maxIdle (20) must not be above maxSize (16)",
+          "Configuration error: METRICS_PORT=9999 and AUTH_HTTP_PORT=9999: both listen on AUTH_HTTP_HOST, so they must differ",
+          ""
+        ].join("\n")
+      )
+    }))
+
+  it.live("a port in use stops start-up with one line naming the variable and the port", () =>
+    Effect.gen(function*() {
+      const busy = yield* Effect.acquireRelease(
+        Effect.callback<Net.Server>((resume) => {
+          const server = Net.createServer()
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      const port = (busy.address() as Net.AddressInfo).port
+      const free = yield* ServerProcess.freePort
+      // A secret, so that the warning about running without one stays out of stderr.
+      const secured = { ...env, AUTH_SHARED_SECRET: "test-secret" }
+      const auth = yield* cli(["serve"], { env: { ...secured, AUTH_HTTP_PORT: String(port), METRICS_PORT: String(free) } })
+      const metrics = yield* cli(["serve"], { env: { ...secured, AUTH_HTTP_PORT: String(free), METRICS_PORT: String(port) } })
+      assert.deepStrictEqual([auth.code, metrics.code], [1, 1])
+      assert.strictEqual(auth.stderr, `Configuration error: AUTH_HTTP_PORT=${port}: 127.0.0.1:${port} is already in use\n`)
+      assert.strictEqual(metrics.stderr, `Configuration error: METRICS_PORT=${port}: 127.0.0.1:${port} is already in use\n`)
+    }).pipe(Effect.scoped))
+
+  it.live("no accidental oracle: an empty secret, or none on a public address, stops start-up with one line", () =>
+    Effect.gen(function*() {
+      const empty = yield* cli(["serve"], { env: { ...env, AUTH_SHARED_SECRET: "" } })
+      const exposed = yield* cli(["serve"], { env: { ...env, AUTH_HTTP_HOST: "0.0.0.0", AUTH_HTTP_PORT: "19180" } })
+      assert.deepStrictEqual([empty.code, exposed.code], [1, 1])
+      assert.match(empty.stderr, /^Configuration error: AUTH_SHARED_SECRET is empty[^\n]*\n$/)
+      assert.match(exposed.stderr, /^Configuration error: AUTH_SHARED_SECRET is not set and AUTH_HTTP_HOST=0\.0\.0\.0 [^\n]*\n$/)
     }))
 })
 
@@ -83,23 +167,26 @@ layer(Slapd.layer(), { excludeTestServices: true })("ldap-auth CLI against slapd
       assert.deepStrictEqual([unknown.code, unknown.stdout], [1, "invalid\n"])
     }))
 
-  it.effect("check: the directory down is temporary, exit 2", () =>
+  it.effect("check: the directory down is one line, temporary with the reason, exit 2", () =>
     Effect.gen(function*() {
       const slapd = yield* Slapd.Slapd
       yield* slapd.stop
       const result = yield* cli(["check", "alice"], { env: ldapEnv(slapd), stdin: "whatever\n" }).pipe(
         Effect.ensuring(Effect.orDie(slapd.start))
       )
-      assert.deepStrictEqual([result.code, result.stdout], [2, "temporary\n"])
+      assert.strictEqual(result.code, 2)
+      assert.match(result.stdout, /^temporary: connect ldap:\/\/127\.0\.0\.1:\d+\/?: connect ECONNREFUSED [^\n]+\n$/)
+      assert.strictEqual(result.stderr, "")
     }))
 
-  it.effect("serve: answers nginx, then on SIGTERM exits 0 with every LDAP connection unbound", () =>
+  for (const signal of ["SIGTERM", "SIGHUP"] as const) {
+  it.effect(`serve: answers nginx, then on ${signal} under load answers every login in flight, exits 0 and unbinds`, () =>
     Effect.gen(function*() {
       const slapd = yield* Slapd.Slapd
       const logBefore = (yield* slapd.log).length
       const authPort = yield* ServerProcess.freePort
       const metricsPort = yield* ServerProcess.freePort
-      const child = ChildProcess.spawn(process.execPath, [main, "serve"], {
+      const child = ChildProcess.spawn(process.execPath, [...node, "serve"], {
         env: {
           PATH: process.env.PATH ?? "",
           ...ldapEnv(slapd),
@@ -130,8 +217,24 @@ layer(Slapd.layer(), { excludeTestServices: true })("ldap-auth CLI against slapd
       assert.deepStrictEqual(yield* ask, ["OK", "143"])
       assert.isAbove(yield* slapd.connections, 0)
 
-      child.kill("SIGTERM")
+      // Logins in flight when the signal arrives are answered with the right answer; later ones find the port
+      // closed, or are reset from the listen backlog without ever reaching the server. Ten: a login in flight
+      // counts against the (user, address) budget until it is answered.
+      const load = yield* Effect.forkChild(Effect.forEach(
+        Array.from({ length: 10 }, (_, i) => i),
+        () => Effect.exit(Effect.tryPromise({ try: () => Effect.runPromise(ask), catch: (error) => error })),
+        { concurrency: "unbounded" }
+      ))
+      yield* Effect.sleep("5 millis")
+      child.kill(signal)
       assert.strictEqual(yield* exited, 0)
+      const results = yield* Fiber.join(load)
+      const answered = results.filter((result) => result._tag === "Success")
+      for (const result of results) {
+        if (result._tag === "Success") assert.deepStrictEqual(result.value, ["OK", "143"])
+        else assert.match(String((result.cause as any)?.reasons?.[0]?.error?.cause?.cause?.code ?? Cause.pretty(result.cause)), /ECONNREFUSED|ECONNRESET/)
+      }
+      assert.isAbove(answered.length, 0)
       // slapd logs an UNBIND after it has read it, which may be a moment after the client exited;
       // its log may also lag behind the fixture's own readiness probes.
       const notUnbound = Effect.orDie(slapd.log).pipe(
@@ -155,4 +258,5 @@ layer(Slapd.layer(), { excludeTestServices: true })("ldap-auth CLI against slapd
       )
       assert.strictEqual(open, 0)
     }))
+  }
 })

@@ -4,17 +4,14 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect, Redacted, Schedule } from "effect"
+import * as RateLimiter from "../src/RateLimiter.ts"
 import * as DemoServers from "../harness/DemoServers.ts"
 import * as MailClient from "../harness/MailClient.ts"
 
 const invalid = "Invalid login or password"
 const temporary = "Temporary server problem, try again later"
 
-/** Rate limits out of the way: every attempt here comes from 127.0.0.1. */
-const generous = {
-  perIp: { failures: 10_000, window: "1 minute" },
-  perUser: { failures: 10_000, window: "1 minute" }
-} as const
+const generous = DemoServers.generousRateLimits(10_000)
 
 const portOf = (servers: DemoServers.Servers, protocol: MailClient.Protocol) =>
   protocol === "imap" ? servers.nginx.imapPort : protocol === "pop3" ? servers.nginx.pop3Port : servers.nginx.smtpPort
@@ -39,6 +36,24 @@ layer(DemoServers.layer({ rateLimits: generous }), { timeout: 60_000, excludeTes
         Effect.orElseSucceed(() => "")
       )
       assert.include(log, "imap-login: Info: Login: user=<alice>")
+    }))
+
+  it.effect("ALICE and alİce reach the backends as alice, the directory's own uid, not as typed", () =>
+    Effect.gen(function*() {
+      const servers = yield* DemoServers.DemoServers
+      const imap = yield* login("imap", "ALICE", yield* alicePassword)
+      assert.isTrue(imap.accepted, imap.reply)
+      const log = yield* servers.dovecot.log.pipe(
+        Effect.filterOrFail((log) => log.includes("imap-login: Info: Login: user=<alice>")),
+        Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 100 }),
+        Effect.orElseSucceed(() => "")
+      )
+      assert.include(log, "imap-login: Info: Login: user=<alice>")
+      assert.notInclude(log, "user=<ALICE>")
+      for (const typed of ["ALICE", "al\u0130ce"]) {
+        const smtp = yield* login("smtp", typed, yield* alicePassword)
+        assert.deepStrictEqual([smtp.accepted, smtp.backend], [true, "250 2.0.0 backend serves alice"], typed)
+      }
     }))
 
   it.effect("POP3: the right password reaches Dovecot", () =>
@@ -156,7 +171,9 @@ layer(DemoServers.layer({ rateLimits: generous }), { timeout: 60_000, excludeTes
         fetch(`http://127.0.0.1:${servers.metricsPort}/metrics`).then((response) => response.text())
       )
       assert.match(text, /mail_auth_logins_total\{[^}]*protocol="imap"[^}]*result="ok"[^}]*\} [1-9]/)
-      assert.include(text, "mail_auth_ldap_duration")
+      assert.match(text, /^# HELP mail_auth_ldap_duration_seconds .*in seconds$/m)
+      assert.match(text, /^mail_auth_ldap_duration_seconds_count(\{[^}]*\})? [1-9]/m)
+      assert.notMatch(text, /mail_auth_ldap_duration_seconds[^\n]*unit=/)
       assert.include(text, "db_client_connection_count")
     }))
 })
@@ -220,7 +237,11 @@ layer(DemoServers.layer({
 })
 
 layer(DemoServers.layer({
-  rateLimits: { perIp: { failures: 6, window: "1 minute" }, perUser: { failures: 3, window: "1 minute" } }
+  rateLimits: {
+    ...RateLimiter.defaultOptions,
+    perAddress: { failures: 6, window: "1 minute" },
+    perUserAndAddress: { failures: 3, window: "1 minute" }
+  }
 }), { timeout: 60_000, excludeTestServices: true })("through nginx, with tight rate limits", (it) => {
   it.effect("a user over its limit is refused like a wrong password without an LDAP bind; then the whole address", () =>
     Effect.gen(function*() {
@@ -240,5 +261,28 @@ layer(DemoServers.layer({
       for (let i = 0; i < 3; i++) assert.isFalse((yield* login("imap", "dave", "wrong")).accepted)
       const address = yield* login("smtp", "alice", Redacted.value(servers.slapd.users.alice.password))
       assert.strictEqual(address.reply, `535 5.7.8 ${invalid}`)
+    }))
+})
+
+layer(DemoServers.layer({
+  rateLimits: {
+    ...RateLimiter.defaultOptions,
+    perAddress: { failures: 1000, window: "1 minute" },
+    perUserAndAddress: { failures: 3, window: "1 minute" }
+  }
+}), { timeout: 60_000, excludeTestServices: true })("through nginx, one budget per directory entry", (it) => {
+  it.effect("alİce shares alice's budget: after three failures as alice, alİce's right password gets no bind", () =>
+    Effect.gen(function*() {
+      const servers = yield* DemoServers.DemoServers
+      const alice = servers.slapd.users.alice
+      const binds = Effect.map(servers.slapd.log, (log) => log.split(`BIND dn="${alice.dn}" method=128`).length - 1)
+      for (let i = 0; i < 3; i++) assert.isFalse((yield* login("imap", "alice", `wrong-${i}`)).accepted)
+      const before = yield* binds
+      assert.isAtLeast(before, 3)
+      const spelled = yield* login("imap", "al\u0130ce", Redacted.value(alice.password))
+      assert.strictEqual(spelled.reply, `A1 NO ${invalid}`)
+      assert.strictEqual(yield* binds, before)
+      // Another entry from the same address keeps its own budget.
+      assert.isTrue((yield* login("imap", "bob", Redacted.value(servers.slapd.users.bob.password))).accepted)
     }))
 })

@@ -53,7 +53,7 @@ describe("LdapAuth options", () => {
   }
   const invalid: ReadonlyArray<readonly [Partial<LdapAuth.LdapAuthOptions>, string]> = [
     [{ urls: [] }, "urls"],
-    [{ urls: ["ldaps://127.0.0.1/"] }, "urls"],
+    [{ urls: ["ldapi://127.0.0.1/"] }, "urls"],
     [{ urls: ["not a url"] }, "urls"],
     [{ baseDn: "" }, "baseDn"],
     [{ bindDn: "" }, "bindDn"],

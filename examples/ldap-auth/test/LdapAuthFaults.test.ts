@@ -4,8 +4,8 @@
  * connection of ours.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Redacted, References, Scope } from "effect"
-import * as ConnectionPool from "../../../src/ConnectionPool.ts"
+import { Duration, Effect, Exit, Fiber, Logger, Redacted, References, Scope } from "effect"
+import { ConnectionPool } from "effect-connection-pool"
 import type { LdapAuthOptions } from "../src/LdapAuth.ts"
 import * as LdapClient from "../src/LdapClient.ts"
 import * as LdapAuthInternal from "../src/internal/ldapAuth.ts"
@@ -112,6 +112,31 @@ describe("LdapAuth faults", () => {
           yield* login(auth, first)
           assert.strictEqual(yield* searchesOn(first), before + 1)
         }))
+    }))
+
+  it.live("a server that is down writes one warning without a stack, however many logins fail on it, and one line once back", () =>
+    Effect.gen(function*() {
+      const slapd = yield* Slapd.make()
+      const lines: Array<string> = []
+      const capture = Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))])
+      yield* withAuth(slapd.authOptions, [slapd], (auth) =>
+        Effect.gen(function*() {
+          yield* login(auth, slapd)
+          yield* slapd.stop
+          for (let i = 0; i < 20; i++) {
+            const error = yield* Effect.flip(login(auth, slapd))
+            assert.strictEqual(error.reason, "Temporary")
+          }
+          yield* slapd.start
+          yield* login(auth, slapd)
+        }).pipe(Effect.provide(capture), Effect.provideService(References.MinimumLogLevel, "Info")))
+      const failed = lines.filter((line) => line.includes("LDAP server failed"))
+      assert.strictEqual(failed.length, 1, lines.join("\n"))
+      assert.include(failed[0]!, slapd.url)
+      assert.match(failed[0]!, /fault=.*ECONNREFUSED|fault=.*(closed|reset)/i)
+      assert.notMatch(failed[0]!, /\bat .*\.ts:\d+/)
+      assert.strictEqual(lines.filter((line) => line.includes("LDAP server answers again")).length, 1)
+      assert.isAtMost(lines.length, 3, lines.join("\n"))
     }))
 
   it.live("wrong passwords (result 49) keep the bind connection; nothing is closed", () =>

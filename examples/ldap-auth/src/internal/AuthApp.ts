@@ -3,13 +3,14 @@
  * endpoint and the metrics endpoint. `serve` launches it; `demo` and the end-to-end tests build it on port 0
  * and read the ports back from `AuthApp`.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Data, Effect, Layer } from "effect"
 import type { HttpServer, HttpServerError } from "effect/http"
-import type { AppConfig } from "../AppConfig.ts"
+import * as AppConfig from "../AppConfig.ts"
 import * as AuthHttpHandler from "../AuthHttpHandler.ts"
 import * as AuthHttpServer from "../AuthHttpServer.ts"
 import * as LdapAuth from "../LdapAuth.ts"
 import * as RateLimiter from "../RateLimiter.ts"
+import * as RateLimiterStore from "../RateLimiterStore.ts"
 
 export class AuthApp extends Context.Service<AuthApp, {
   readonly authPort: number
@@ -20,21 +21,64 @@ export interface Overrides {
   /** Options of the LDAP layer the environment does not carry (timeouts, cooldowns). */
   readonly ldap?: Partial<LdapAuth.LdapAuthOptions> | undefined
   readonly rateLimits?: RateLimiter.Options | undefined
+  /** Where the limiter keeps its counters; this process's memory by default. */
+  readonly rateLimiterStore?: Layer.Layer<RateLimiterStore.RateLimiterStore> | undefined
   readonly handler?: Partial<AuthHttpHandler.Options> | undefined
 }
 
-const bound = <E, R>(server: Layer.Layer<HttpServer.HttpServer, E, R>) =>
-  Layer.build(server).pipe(Effect.flatMap((context) => Effect.provideContext(AuthHttpServer.port, context)))
+/** A listener could not start; the message names the variable that chose the address, and the address. */
+export class ListenError extends Data.TaggedError("ListenError")<{
+  readonly message: string
+  readonly cause: unknown
+}> {}
+
+const why = (cause: unknown): string => {
+  const code = (cause as { readonly code?: unknown } | undefined)?.code
+  switch (code) {
+    case "EADDRINUSE":
+      return "is already in use"
+    case "EACCES":
+      return "needs privileges this process does not have"
+    case "EADDRNOTAVAIL":
+      return "is not an address of this host"
+    default:
+      return `cannot be listened on (${cause instanceof Error ? cause.message : String(cause)})`
+  }
+}
+
+const bound = <R>(
+  server: Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, R>,
+  variable: { readonly name: string; readonly value: string },
+  address: string
+) =>
+  Layer.build(server).pipe(
+    Effect.flatMap((context) => Effect.provideContext(AuthHttpServer.port, context)),
+    Effect.mapError((error) =>
+      new ListenError({ message: `${variable.name}=${variable.value}: ${address} ${why(error.cause)}`, cause: error.cause })
+    )
+  )
 
 export const layer = (
-  config: AppConfig,
+  config: AppConfig.AppConfig,
   overrides: Overrides = {}
-): Layer.Layer<AuthApp, HttpServerError.ServeError> =>
+): Layer.Layer<AuthApp, ListenError> =>
   Layer.effect(
     AuthApp,
     Effect.gen(function*() {
-      const authPort = yield* bound(AuthHttpServer.layer(config.http))
-      const metricsPort = yield* bound(AuthHttpServer.layerMetrics({ host: config.http.host, port: config.metricsPort }))
+      const { host } = config.http
+      const authPort = yield* bound(
+        AuthHttpServer.layer(config.http, {
+          requestTimeout: config.security.requestTimeout,
+          maxConnections: config.security.maxConnections
+        }),
+        { name: AppConfig.variables.httpPort.name, value: String(config.http.port) },
+        `${host}:${config.http.port}`
+      )
+      const metricsPort = yield* bound(
+        AuthHttpServer.layerMetrics({ host, port: config.metricsPort }),
+        { name: AppConfig.variables.metricsPort.name, value: String(config.metricsPort) },
+        `${host}:${config.metricsPort}`
+      )
       return { authPort, metricsPort }
     })
   ).pipe(
@@ -44,7 +88,13 @@ export const layer = (
     Layer.provide(
       Layer.mergeAll(
         LdapAuth.layer({ ...config.ldap, ...overrides.ldap }),
-        RateLimiter.layer(overrides.rateLimits)
+        RateLimiter.layer({
+          ...RateLimiter.defaultOptions,
+          exempt: config.security.rateLimitExempt,
+          ...overrides.rateLimits
+        }).pipe(
+          Layer.provide(overrides.rateLimiterStore ?? RateLimiterStore.layerMemory())
+        )
       )
     )
   )

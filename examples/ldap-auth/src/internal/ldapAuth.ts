@@ -1,20 +1,31 @@
 /**
  * The body of `LdapAuth`: options with their defaults, one pool pair per server, failover, and the login itself.
  */
-import { Context, Duration, Effect, Redacted, Scope } from "effect"
-import * as ConnectionPool from "../../../../src/ConnectionPool.ts"
+import { Cause, Context, Duration, Effect, Redacted, Scope } from "effect"
+import { ConnectionPool } from "effect-connection-pool"
 import { AuthError } from "../AuthError.ts"
 import type { AuthenticatedUser, LdapAuth, LdapAuthOptions } from "../LdapAuth.ts"
 import * as LdapClient from "../LdapClient.ts"
 import { LdapError } from "../LdapError.ts"
 import * as Failover from "./ldapFailover.ts"
 import * as Filter from "./ldapFilter.ts"
+import * as Dn from "./ldapDn.ts"
 import * as Input from "./ldapInput.ts"
+import * as LogText from "./logText.ts"
 import * as Server from "./ldapServer.ts"
+import * as LdapUrl from "./ldapUrl.ts"
 
 export const defaultUserFilter = "(&(objectClass=inetOrgPerson)(uid={user}))"
 
 const invalidCredentials = () => new AuthError({ reason: "InvalidCredentials", message: "invalid user name or password" })
+
+/** The innermost message of a fault, one line: `bind: connect ECONNREFUSED 127.0.0.1:389`. */
+const explainFault = (error: AuthError): string => {
+  let cause: unknown = error
+  while (typeof cause === "object" && cause !== null && "cause" in cause && cause.cause instanceof Error) cause = cause.cause
+  const message = cause instanceof Error ? cause.message : String(cause)
+  return message.split("\n")[0]!.slice(0, 200)
+}
 
 const temporary = (cause: unknown) =>
   new AuthError({ reason: "Temporary", message: "the directory did not answer; try again later", cause })
@@ -38,19 +49,37 @@ const fromBindError = (error: LdapError | ConnectionPool.PoolError): AuthError =
 
 const isPassword = (name: string) => name.toLowerCase() === "userpassword"
 
-const validate = (options: LdapAuthOptions): void => {
-  const fail = (option: string, value: unknown, rule: string) => {
-    throw new Error(`LdapAuth: ${option} ${rule}, got ${JSON.stringify(value)}`)
-  }
-  if (options.urls.length === 0) fail("urls", options.urls, "must list at least one server")
+const count = (option: string, value: number | undefined, min: number): string | undefined =>
+  value === undefined || (Number.isInteger(value) && value >= min)
+    ? undefined
+    : `${option} must be an integer >= ${min}, got ${value}`
+
+/** The options' rules, each value read by the same parser the configuration uses; the first problem found. */
+export const check = (options: LdapAuthOptions): string | undefined => {
+  if (options.urls.length === 0) return "urls must list at least one server"
   for (const url of options.urls) {
-    if (!URL.canParse(url) || new URL(url).protocol !== "ldap:") fail("urls", url, "must be ldap:// URLs")
+    const parsed = LdapUrl.parse(url)
+    if (typeof parsed === "string") return `urls has ${JSON.stringify(url)}, which ${parsed}`
   }
-  if (options.baseDn === "") fail("baseDn", options.baseDn, "must not be empty")
-  if (options.bindDn === "") fail("bindDn", options.bindDn, "must not be empty")
-  if (Redacted.value(options.bindPassword) === "") fail("bindPassword", "", "must not be empty")
-  Filter.validateTemplate(options.userFilter ?? defaultUserFilter)
+  const baseDn = Dn.check(options.baseDn)
+  if (baseDn !== undefined) return `baseDn ${baseDn}`
+  const bindDn = Dn.check(options.bindDn)
+  if (bindDn !== undefined) return `bindDn ${bindDn}`
+  if (Redacted.value(options.bindPassword) === "") return `bindPassword ${emptyPassword}`
+  const filter = Filter.check(options.userFilter ?? defaultUserFilter)
+  if (filter !== undefined) return `userFilter ${filter}`
+  const sizes = count("maxIdle", options.maxIdle, 0) ?? count("maxSize", options.maxSize, 1)
+  if (sizes !== undefined) return sizes
+  const maxIdle = options.maxIdle ?? defaultMaxIdle
+  const maxSize = options.maxSize ?? defaultMaxSize
+  return maxIdle > maxSize ? `maxIdle (${maxIdle}) must not be above maxSize (${maxSize})` : undefined
 }
+
+/** Why an empty service password is refused, for the option check and the configuration alike. */
+export const emptyPassword = "is empty: an empty password is an unauthenticated bind, which proves nothing"
+
+export const defaultMaxIdle = 4
+export const defaultMaxSize = 16
 
 /** The service and, for tests and diagnostics, the pool pair of each server. */
 export interface Instance {
@@ -60,9 +89,13 @@ export interface Instance {
 
 export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, Scope.Scope> =>
   Effect.gen(function*() {
-    yield* Effect.sync(() => validate(options))
+    const problem = check(options)
+    if (problem !== undefined) return yield* Effect.die(new Cause.IllegalArgumentError(`LdapAuth: ${problem}`))
     const template = options.userFilter ?? defaultUserFilter
-    const attributes = (options.attributes ?? ["uid", "mail", "cn"]).filter((name) => !isPassword(name))
+    const loginAttribute = options.loginAttribute ?? "uid"
+    const attributes = [...new Set([...(options.attributes ?? ["uid", "mail", "cn"]), loginAttribute])].filter((name) =>
+      !isPassword(name)
+    )
     const operationTimeout = options.operationTimeout ?? Duration.seconds(2)
     const timeout = Duration.fromInputUnsafe(options.timeout ?? Duration.seconds(10))
     // For an unknown or ambiguous user: a bind to an entry that does not exist, which the server refuses with 49,
@@ -77,9 +110,10 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
         servicePassword: options.bindPassword,
         connectTimeout: options.connectTimeout ?? Duration.seconds(2),
         operationTimeout,
+        tls: options.tls,
         pingAfter: Duration.fromInputUnsafe(options.validateAfter ?? Duration.seconds(30)),
-        maxIdle: options.maxIdle ?? 4,
-        maxSize: options.maxSize ?? 16,
+        maxIdle: options.maxIdle ?? defaultMaxIdle,
+        maxSize: options.maxSize ?? defaultMaxSize,
         acquireTimeout: options.acquireTimeout ?? Duration.seconds(5),
         idleTimeout: options.idleTimeout ?? Duration.minutes(5),
         name: options.name ?? "ldap"
@@ -100,7 +134,12 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
         Effect.mapError(fromBindError)
       )
 
-    const loginOn = (user: string, password: Redacted.Redacted<string>) => (server: Server.LdapServer) =>
+    const loginOn = (
+      user: string,
+      password: Redacted.Redacted<string>,
+      admit: (dn: string) => Effect.Effect<boolean>
+    ) =>
+    (server: Server.LdapServer) =>
       Effect.gen(function*() {
         const entries = yield* findUser(server, user)
         const entry = entries.length === 1 ? entries[0] : undefined
@@ -110,9 +149,14 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
           )
           return yield* invalidCredentials()
         }
+        if (!(yield* admit(entry.dn))) {
+          return yield* new AuthError({ reason: "RateLimited", message: "too many failures for this entry" })
+        }
         yield* bindAs(server, entry.dn, password)
+        const login = Object.entries(entry.attributes).find(([name]) => name.toLowerCase() === loginAttribute.toLowerCase())
         const found: AuthenticatedUser = {
           dn: entry.dn,
+          login: login?.[1][0],
           attributes: Object.fromEntries(Object.entries(entry.attributes).filter(([name]) => !isPassword(name)))
         }
         return found
@@ -122,15 +166,26 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
       temporary(new LdapError({ reason: "Timeout", message: `login: no answer within ${Duration.format(timeout)}` }))
 
     const authenticate = Effect.fn("LdapAuth.authenticate")(
-      function*(user: string, password: Redacted.Redacted<string>) {
+      function*(user: string, password: Redacted.Redacted<string>, admit?: (dn: string) => Effect.Effect<boolean>) {
         yield* Input.check(user, password)
+        // Asked once per login, whichever server answers: failover must not count an attempt twice.
+        const admitted = new Map<string, boolean>()
+        const admitOnce = (dn: string) =>
+          admitted.has(dn) || admit === undefined
+            ? Effect.succeed(admitted.get(dn) ?? true)
+            : Effect.tap(admit(dn), (result) => Effect.sync(() => admitted.set(dn, result)))
         // Only a user name that passed the input rules reaches the logs.
-        return yield* Failover.run(failover, loginOn(user, password), (error) => error.reason === "Temporary", (server) =>
-          server.url).pipe(
-            Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(loginTimedOut()) }),
-            Effect.tapError((error) => Effect.logDebug("login failed", error.reason, error.message)),
-            Effect.annotateLogs({ user })
-          )
+        return yield* Failover.run(
+          failover,
+          loginOn(user, password, admitOnce),
+          (error) => error.reason === "Temporary",
+          (server) => server.url,
+          explainFault
+        ).pipe(
+          Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(loginTimedOut()) }),
+          Effect.tapError((error) => Effect.logDebug("login failed", error.reason, error.message)),
+          Effect.annotateLogs({ user: LogText.preview(user) })
+        )
       }
     )
 

@@ -2,12 +2,17 @@
  * Several LDAP servers: each login tries them in the configured order, skipping a server that failed within the
  * last `cooldown`, so logins go on while one server is up and a failed server is tried again later. When every
  * server is cooling down they are all tried anyway: a login is never refused without asking a server.
+ *
+ * The log says when a server starts failing and when it answers again, one line each, without a stack: while a
+ * directory is down, logins keep failing on it, and a line per login would bury everything else.
  */
 import { Clock, Duration, Effect } from "effect"
 
 interface Entry<S> {
   readonly server: S
   downUntilMillis: number
+  /** A fault was logged and no answer has come since. */
+  failing: boolean
 }
 
 export interface Failover<S> {
@@ -16,19 +21,21 @@ export interface Failover<S> {
 }
 
 export const make = <S>(servers: ReadonlyArray<S>, cooldown: Duration.Input): Failover<S> => ({
-  entries: servers.map((server) => ({ server, downUntilMillis: 0 })),
+  entries: servers.map((server) => ({ server, downUntilMillis: 0, failing: false })),
   cooldownMillis: Duration.toMillis(Duration.fromInputUnsafe(cooldown))
 })
 
 /**
  * Runs `f` on the first server that succeeds or fails for a reason of the caller's own (`isServerFault` false);
  * a server fault puts that server in cooldown and moves on. Fails with the last fault when every server faulted.
+ * `describe` names a server and `explain` a fault in the log, in one short line each.
  */
 export const run = <S, A, E>(
   self: Failover<S>,
   f: (server: S) => Effect.Effect<A, E>,
   isServerFault: (error: E) => boolean,
-  describe: (server: S) => string
+  describe: (server: S) => string,
+  explain: (fault: E) => string
 ): Effect.Effect<A, E> =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const healthy = self.entries.filter((entry) => entry.downUntilMillis <= now)
@@ -36,8 +43,11 @@ export const run = <S, A, E>(
     const attempt = (index: number): Effect.Effect<A, E> => {
       const entry = candidates[index]!
       // Any answer that is not a server fault, a success or a refused login, proves the server is back.
-      const recovered = Effect.sync(() => {
+      const recovered = Effect.suspend(() => {
         entry.downUntilMillis = 0
+        if (!entry.failing) return Effect.void
+        entry.failing = false
+        return Effect.logInfo("LDAP server answers again").pipe(Effect.annotateLogs({ server: describe(entry.server) }))
       })
       return Effect.catchIf(
         Effect.tap(f(entry.server), () => recovered),
@@ -45,9 +55,16 @@ export const run = <S, A, E>(
         (fault) =>
           Effect.gen(function*() {
             entry.downUntilMillis = (yield* Clock.currentTimeMillis) + self.cooldownMillis
-            yield* Effect.logWarning("LDAP server failed; skipping it for the cooldown", fault).pipe(
-              Effect.annotateLogs({ server: describe(entry.server), cooldownMillis: self.cooldownMillis })
-            )
+            if (!entry.failing) {
+              entry.failing = true
+              yield* Effect.logWarning("LDAP server failed; skipping it for the cooldown").pipe(
+                Effect.annotateLogs({
+                  server: describe(entry.server),
+                  fault: explain(fault),
+                  cooldownMillis: self.cooldownMillis
+                })
+              )
+            }
             return yield* index + 1 < candidates.length ? attempt(index + 1) : Effect.fail(fault)
           }),
         (error) => Effect.andThen(recovered, Effect.fail(error))

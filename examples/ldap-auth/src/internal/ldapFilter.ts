@@ -6,16 +6,25 @@ import * as Ldapts from "ldapts"
 
 export const placeholder = "{user}"
 
-/** Throws, naming the option, when the template has no placeholder or is not a filter. */
-export const validateTemplate = (template: string): void => {
-  if (!template.includes(placeholder)) {
-    throw new Error(`userFilter must contain ${placeholder}, got ${JSON.stringify(template)}`)
-  }
+/** `undefined` for a usable template, else why it is not one (a few words, starting lowercase). */
+export const check = (template: string): string | undefined => {
+  if (!template.includes(placeholder)) return `has no ${placeholder} placeholder`
   try {
     Ldapts.FilterParser.parseString(render(template, "x"))
-  } catch (cause) {
-    throw new Error(`userFilter is not an LDAP filter: ${JSON.stringify(template)}`, { cause })
+  } catch {
+    return "is not an LDAP filter (check the parentheses)"
   }
+  // ldapts accepts some filters it cannot round-trip, such as a trailing unbalanced ")": count them too.
+  return balanced(template) ? undefined : "has unbalanced parentheses"
+}
+
+const balanced = (template: string): boolean => {
+  let depth = 0
+  for (const char of template.replaceAll(/\\./g, "")) {
+    if (char === "(") depth++
+    if (char === ")" && --depth < 0) return false
+  }
+  return depth === 0
 }
 
 export const render = (template: string, user: string): string =>

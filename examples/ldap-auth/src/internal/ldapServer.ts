@@ -4,9 +4,10 @@
  * therefore never runs anonymously or under a user's identity, and a user bind never disturbs a search connection.
  */
 import { Duration, Effect, Redacted, Scope } from "effect"
-import * as ConnectionPool from "../../../../src/ConnectionPool.ts"
+import { ConnectionPool } from "effect-connection-pool"
 import * as LdapClient from "../LdapClient.ts"
 import { LdapError } from "../LdapError.ts"
+import * as LdapUrl from "./ldapUrl.ts"
 
 export interface ServerOptions {
   readonly url: string
@@ -14,6 +15,7 @@ export interface ServerOptions {
   readonly servicePassword: Redacted.Redacted<string>
   readonly connectTimeout: Duration.Input
   readonly operationTimeout: Duration.Input
+  readonly tls: LdapClient.TlsOptions | undefined
   /** A connection idle longer than this is checked with a WhoAmI round trip before it is lent. */
   readonly pingAfter: Duration.Duration
   readonly maxIdle: number
@@ -46,14 +48,14 @@ const validate = (pingAfter: Duration.Duration, expected: (identity: string) => 
         ? Effect.succeed(true)
         : Effect.map(LdapClient.whoAmI(connection), expected))
 
-const authority = (url: string) => new URL(url).host
-
 export const make = (options: ServerOptions): Effect.Effect<LdapServer, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const { authority } = LdapUrl.parseUnsafe(options.url)
     const client: LdapClient.LdapClientOptions = {
       url: options.url,
       connectTimeout: options.connectTimeout,
-      operationTimeout: options.operationTimeout
+      operationTimeout: options.operationTimeout,
+      tls: options.tls
     }
     const poolOptions = {
       maxIdle: options.maxIdle,
@@ -65,7 +67,7 @@ export const make = (options: ServerOptions): Effect.Effect<LdapServer, never, S
     }
     const searchPool = yield* ConnectionPool.make({
       ...poolOptions,
-      name: `${options.name}/search/${authority(options.url)}`,
+      name: `${options.name}/search/${authority}`,
       // Connect and bind before the connection is lent: ldapts can hang when two operations race on a client
       // that is not connected yet, and a search connection must never be lent anonymous.
       acquire: Effect.tap(
@@ -78,7 +80,7 @@ export const make = (options: ServerOptions): Effect.Effect<LdapServer, never, S
     })
     const bindPool = yield* ConnectionPool.make({
       ...poolOptions,
-      name: `${options.name}/bind/${authority(options.url)}`,
+      name: `${options.name}/bind/${authority}`,
       acquire: Effect.tap(LdapClient.connect(client), LdapClient.whoAmI),
       validate: validate(options.pingAfter, () => true)
     })
