@@ -145,3 +145,37 @@ describe("ConnectionPool closes", () => {
       identities(yield* ConnectionPool.stats(pool))
     }))
 })
+
+describe("ConnectionPool maxOpening", () => {
+  it.effect("100 borrowers on a 50 ms connect with 1 ms leases and maxOpening 2 open far fewer than 100 connections", () =>
+    Effect.gen(function*() {
+      const conns = Connections.make()
+      let openingNow = 0
+      let mostOpening = 0
+      const acquire = Effect.acquireRelease(
+        Effect.gen(function*() {
+          openingNow++
+          mostOpening = Math.max(mostOpening, openingNow)
+          yield* Effect.sleep("50 millis")
+          openingNow--
+          return yield* conns.acquire
+        }),
+        () => Effect.void
+      )
+      const pool = yield* ConnectionPool.make({ acquire, maxIdle: 10, maxOpening: 2 })
+      const borrowers = yield* Effect.forEach(
+        Array.from({ length: 100 }),
+        () => Effect.forkChild(ConnectionPool.use(pool, (id) => Effect.as(Effect.sleep("1 millis"), id)))
+      )
+      for (let ms = 0; ms < 300; ms++) {
+        yield* settle
+        assert.isAtMost((yield* ConnectionPool.stats(pool)).opening, 2)
+        yield* TestClock.adjust("1 millis")
+      }
+      const served = yield* Effect.forEach(borrowers, Fiber.join)
+      assert.strictEqual(served.length, 100)
+      assert.isAtMost(mostOpening, 2)
+      assert.isBelow(conns.opened, 20)
+      identities(yield* ConnectionPool.stats(pool))
+    }))
+})
