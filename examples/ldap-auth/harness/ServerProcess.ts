@@ -8,7 +8,8 @@ import * as Fs from "node:fs/promises"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { Data, Duration, Effect, Schedule, Scope } from "effect"
+import { readFileSync } from "node:fs"
+import { Data, Duration, Effect, Exit, Schedule, Scope } from "effect"
 
 export class ServerProcessError extends Data.TaggedError("ServerProcessError")<{
   readonly message: string
@@ -52,6 +53,26 @@ export const readFile = (path: string): Effect.Effect<string, ServerProcessError
     Effect.catch(() => Effect.succeed(""))
   )
 
+/**
+ * The environment for the servers' commands: Debian installs slapd, slappasswd, nginx and dovecot in
+ * `/usr/sbin`, which an ordinary user's PATH lacks.
+ */
+export const commandEnv: NodeJS.ProcessEnv = {
+  ...process.env,
+  PATH: [process.env.PATH ?? "/usr/bin:/bin", "/usr/sbin", "/sbin"].join(":")
+}
+
+/** Runs a command to its end (10 s at most) and returns its standard output; fails with its standard error. */
+export const execute = (command: string, args: ReadonlyArray<string>): Effect.Effect<string, ServerProcessError> =>
+  Effect.callback((resume) => {
+    ChildProcess.execFile(command, args, { timeout: 10_000, env: commandEnv }, (error, stdout, stderr) =>
+      resume(
+        error === null
+          ? Effect.succeed(stdout)
+          : Effect.fail(new ServerProcessError({ message: `${command} failed: ${stderr}`, cause: error }))
+      ))
+  })
+
 /** A port that was free on 127.0.0.1 a moment ago (the kernel picked it for a listener on port 0). */
 export const freePort: Effect.Effect<number, ServerProcessError> = Effect.callback((resume) => {
   const server = Net.createServer()
@@ -85,15 +106,6 @@ const exited = (child: ChildProcess.ChildProcess) =>
     if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
     child.once("exit", () => resume(Effect.void))
   })
-
-/**
- * The environment for the servers' commands: Debian installs slapd, slappasswd, nginx and dovecot in
- * `/usr/sbin`, which an ordinary user's PATH lacks.
- */
-export const commandEnv: NodeJS.ProcessEnv = {
-  ...process.env,
-  PATH: [process.env.PATH ?? "/usr/bin:/bin", "/usr/sbin", "/sbin"].join(":")
-}
 
 /**
  * Spawns `command` in the foreground with its output appended to `logPath`, waits until it listens on `ports`,
@@ -145,3 +157,73 @@ export const spawn = (options: {
       )
     )
   )
+
+/** A server that tests stop, start, freeze and thaw at will, each run in a scope of its own. */
+export interface Restartable {
+  /** SIGTERM and wait for the exit; the port and the data stay for `start`. Nothing when not running. */
+  readonly stop: Effect.Effect<void>
+  /** Start again with the same options and wait until it listens. Nothing when running. */
+  readonly start: Effect.Effect<void, ServerProcessError>
+  /** SIGSTOP: the kernel still accepts connections, but nothing answers. */
+  readonly freeze: Effect.Effect<void, ServerProcessError>
+  /** SIGCONT. */
+  readonly thaw: Effect.Effect<void, ServerProcessError>
+}
+
+// A signal is delivered asynchronously: wait until the kernel reports the process stopped (or running again),
+// so that nothing the server answers after `freeze` returns.
+const processState = (pid: number) =>
+  Effect.sync(() => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").charAt(0)
+    } catch {
+      return "?"
+    }
+  })
+
+/**
+ * `spawn` as a server that can be stopped and started again on the same port: started now, and stopped (thawed
+ * first, since a frozen process would not act on SIGTERM) when the scope closes, whatever state a test left it in.
+ */
+export const restartable = (
+  options: Parameters<typeof spawn>[0]
+): Effect.Effect<Restartable, ServerProcessError, Scope.Scope> => {
+  let current: { readonly scope: Scope.Closeable; readonly child: ChildProcess.ChildProcess } | undefined
+
+  const start = Effect.suspend(() => {
+    if (current !== undefined) return Effect.void
+    return Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const child = yield* spawn(options).pipe(Scope.provide(scope), Effect.onError(() => Scope.close(scope, Exit.void)))
+      current = { scope, child }
+    })
+  })
+
+  const stop = Effect.suspend(() => {
+    const run = current
+    if (run === undefined) return Effect.void
+    current = undefined
+    run.child.kill("SIGCONT")
+    return Scope.close(run.scope, Exit.void)
+  })
+
+  const signal = (name: NodeJS.Signals, stopped: boolean) =>
+    Effect.suspend(() => {
+      const child = current?.child
+      if (child?.pid === undefined || !child.kill(name)) {
+        return Effect.fail(new ServerProcessError({ message: `kill -${name}: ${options.name} is not running` }))
+      }
+      return processState(child.pid).pipe(
+        Effect.filterOrFail(
+          (state) => (state === "T") === stopped,
+          (state) => new ServerProcessError({ message: `kill -${name}: ${options.name} is in state ${state}` })
+        ),
+        Effect.retry({ schedule: Schedule.spaced(Duration.millis(5)), times: 200 }),
+        Effect.asVoid
+      )
+    })
+
+  return Effect.acquireRelease(start, () => stop).pipe(
+    Effect.as<Restartable>({ stop, start, freeze: signal("SIGSTOP", true), thaw: signal("SIGCONT", false) })
+  )
+}

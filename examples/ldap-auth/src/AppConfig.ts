@@ -17,6 +17,7 @@ import * as Filter from "./internal/ldapFilter.ts"
 import * as LdapUrl from "./internal/ldapUrl.ts"
 import * as LdapAuth from "./LdapAuth.ts"
 import type * as LdapClient from "./LdapClient.ts"
+import * as RateLimiterStoreRedis from "./RateLimiterStoreRedis.ts"
 import * as RateLimiter from "./RateLimiter.ts"
 import { emptyPassword } from "./internal/ldapAuth.ts"
 
@@ -36,6 +37,8 @@ export interface AppConfig {
   readonly sharedSecret: Redacted.Redacted<string> | undefined
   readonly backends: Readonly<Record<MailProtocol, Backend>>
   readonly metricsPort: number
+  /** Where the rate limiter keeps its state when it is shared with other auth servers; in memory when unset. */
+  readonly redis?: { readonly url: RateLimiterStoreRedis.RedisUrl; readonly timeout: Duration.Duration } | undefined
   readonly security: Security
 }
 
@@ -119,6 +122,17 @@ const backend = Var.parsed((raw): Result.Result<Backend, string> => {
     : Result.fail("is not an IP address and port such as 127.0.0.1:143")
 })
 
+// Shared rate limits: where they live, and how long a login may wait for Redis before they are kept locally.
+const redisUrl = Var.parsed(RateLimiterStoreRedis.parseUrl)
+
+const redisTimeout = Var.parsed((raw) => {
+  const match = /^(\d+) ?(ms|s)$/.exec(raw)
+  const millis = Number(match?.[1]) * (match?.[2] === "s" ? 1000 : 1)
+  return millis >= 1 && millis <= 60_000
+    ? Result.succeed(Duration.millis(millis))
+    : Result.fail("is not a duration from 1ms to 60s such as 250ms or 1s")
+})
+
 const attributeName = Var.checked((raw) =>
   /^[A-Za-z][A-Za-z0-9-]*$/.test(raw) ? undefined : "is not an attribute name such as uid"
 )
@@ -198,6 +212,19 @@ export const variables = {
   pop3: Var.withDefault("MAIL_BACKEND_POP3", defaultBackend(110), "127.0.0.1:110", "POP3 server nginx proxies to", backend),
   smtp: Var.withDefault("MAIL_BACKEND_SMTP", defaultBackend(25), "127.0.0.1:25", "SMTP server nginx proxies to", backend),
   metricsPort: Var.withDefault("METRICS_PORT", 9181, "9181", "port of GET /metrics (Prometheus), on AUTH_HTTP_HOST", port),
+  redisUrl: Var.optional(
+    "REDIS_URL",
+    "limits kept in this process's memory",
+    "redis://host:port[/db] holding the rate limits shared by every auth server using it",
+    redisUrl
+  ),
+  redisTimeout: Var.withDefault(
+    "REDIS_TIMEOUT",
+    Duration.millis(250),
+    "250ms",
+    "longest a login waits for Redis before the limits are kept locally until it answers again",
+    redisTimeout
+  ),
   loginAttribute: Var.withDefault(
     "LDAP_LOGIN_ATTRIBUTE",
     "uid",
@@ -253,6 +280,7 @@ const assemble = (values: Values): AppConfig => ({
   sharedSecret: values.sharedSecret,
   backends: { imap: values.imap, pop3: values.pop3, smtp: values.smtp },
   metricsPort: values.metricsPort,
+  redis: values.redisUrl === undefined ? undefined : { url: values.redisUrl, timeout: values.redisTimeout },
   security: {
     rateLimitExempt: values.rateLimitExempt,
     allowNoSecret: values.allowNoSecret,

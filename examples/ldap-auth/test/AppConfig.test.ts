@@ -2,7 +2,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Duration, Effect, Redacted } from "effect"
 import * as AppConfig from "../src/AppConfig.ts"
 import * as Dn from "../src/internal/ldapDn.ts"
 import * as LdapUrl from "../src/internal/ldapUrl.ts"
@@ -217,6 +217,38 @@ describe("LdapUrl.parse", () => {
       assert.isString(LdapUrl.parse(bad), bad)
     }
   })
+})
+
+describe("AppConfig: shared rate limits", () => {
+  it.effect("keeps the limits in memory without REDIS_URL, and reads redis://host:port[/db] with its timeout", () =>
+    Effect.gen(function*() {
+      const plain = yield* load(required)
+      assert.strictEqual(plain._tag === "Success" && plain.success.redis, undefined)
+      const shared = yield* load({ ...required, REDIS_URL: "redis://redis.example.org:6380/2", REDIS_TIMEOUT: "1s" })
+      assert.strictEqual(shared._tag, "Success")
+      if (shared._tag !== "Success") return
+      assert.deepStrictEqual(shared.success.redis?.url, { host: "redis.example.org", port: 6380, db: 2 })
+      assert.strictEqual(Duration.toMillis(shared.success.redis!.timeout), 1000)
+      const defaults = yield* load({ ...required, REDIS_URL: "redis://[::1]" })
+      assert.deepStrictEqual(defaults._tag === "Success" && defaults.success.redis, {
+        url: { host: "::1", port: 6379, db: 0 },
+        timeout: Duration.millis(250)
+      })
+    }))
+
+  it.effect("names REDIS_URL or REDIS_TIMEOUT and the value in one line", () =>
+    Effect.gen(function*() {
+      for (const value of ["rediss://r:6379", "redis://u:p@r", "redis://r:0", "redis://r:65536", "redis://r:6379/x", "redis://", "r:6379"]) {
+        assert.deepStrictEqual(yield* problems({ ...required, REDIS_URL: value }), [
+          `REDIS_URL=${JSON.stringify(value)} is not redis://host:port[/db] (no user or password)`
+        ])
+      }
+      for (const value of ["0ms", "2 minutes", "fast", "61s", "-1s"]) {
+        assert.deepStrictEqual(yield* problems({ ...required, REDIS_URL: "redis://r", REDIS_TIMEOUT: value }), [
+          `REDIS_TIMEOUT=${JSON.stringify(value)} is not a duration from 1ms to 60s such as 250ms or 1s`
+        ])
+      }
+    }))
 })
 
 describe("Dn.check", () => {

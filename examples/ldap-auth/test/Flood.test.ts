@@ -61,7 +61,7 @@ layer(Slapd.layer(), { excludeTestServices: true, timeout: 300_000 })("auth serv
       const slapd = yield* Slapd.Slapd
       const [authPort, metricsPort] = [yield* ServerProcess.freePort, yield* ServerProcess.freePort]
       let stderr = ""
-      const child = ChildProcess.spawn(process.execPath, [`--max-old-space-size=${maxOldSpaceMegabytes}`, main, "serve"], {
+      const child = ChildProcess.spawn(process.execPath, [`--max-old-space-size=${maxOldSpaceMegabytes}`, "--conditions=effect-connection-pool:source", main, "serve"], {
         env: {
           PATH: process.env.PATH ?? "",
           LDAP_URLS: slapd.url,

@@ -11,6 +11,7 @@ import * as AuthHttpServer from "../AuthHttpServer.ts"
 import * as LdapAuth from "../LdapAuth.ts"
 import * as RateLimiter from "../RateLimiter.ts"
 import * as RateLimiterStore from "../RateLimiterStore.ts"
+import * as RateLimiterStoreRedis from "../RateLimiterStoreRedis.ts"
 
 export class AuthApp extends Context.Service<AuthApp, {
   readonly authPort: number
@@ -93,7 +94,10 @@ export const layer = (
           exempt: config.security.rateLimitExempt,
           ...overrides.rateLimits
         }).pipe(
-          Layer.provide(overrides.rateLimiterStore ?? RateLimiterStore.layerMemory())
+          Layer.provide(
+            overrides.rateLimiterStore ??
+              (config.redis === undefined ? RateLimiterStore.layerMemory() : RateLimiterStoreRedis.layer(config.redis))
+          )
         )
       )
     )
