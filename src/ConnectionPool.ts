@@ -42,7 +42,9 @@ export interface ConnectionPool<in out A, in out E = never> extends Pipeable {
 
 /**
  * What the pool holds right now, and what it has opened and closed so far.
- * `total = idle + inUse + opening` and `created - closed = total`.
+ * At every instant `total = idle + inUse + opening + closing <= maxSize` and
+ * `created - closed = idle + inUse + closing` (a connection is created when
+ * its `acquire` succeeds, closed when its close ends or is abandoned).
  *
  * @category models
  */
@@ -50,10 +52,25 @@ export interface Stats {
   readonly idle: number
   readonly inUse: number
   readonly opening: number
+  /** Connections whose close is running: they still hold their slot. */
+  readonly closing: number
+  /** Borrowers not served yet, including those a connection is being opened for. */
   readonly waiting: number
   readonly total: number
   readonly created: number
   readonly closed: number
+}
+
+/**
+ * What the pool knows about a connection it asks `validate` about.
+ *
+ * @category models
+ */
+export interface ValidateInfo {
+  /** How long the connection has been idle. */
+  readonly idle: Duration.Duration
+  /** How long ago it was opened. */
+  readonly age: Duration.Duration
 }
 
 /**
@@ -84,10 +101,12 @@ export interface Options<A, E, R> {
   readonly maxWaiting?: number | undefined
   /**
    * Checks a connection that has been idle longer than `validateAfter` before
-   * it is lent. `false`, a failure or a timeout (`validateTimeout`) closes it and
-   * the borrower is served by another one, without seeing an error.
+   * it is lent, told how long it has been idle and its age. Anything but
+   * `true` (`false`, a failure, a defect, a throw, a timeout after
+   * `validateTimeout`, an `invalidate` meanwhile) closes it and the borrower
+   * keeps its place in the queue, without seeing an error.
    */
-  readonly validate?: ((connection: A) => Effect.Effect<boolean, unknown>) | undefined
+  readonly validate?: ((connection: A, info: ValidateInfo) => Effect.Effect<boolean, unknown, R>) | undefined
   /** Idle time after which `validate` runs before lending. Default: 0 (validate on every idle lend). */
   readonly validateAfter?: Duration.Input | undefined
   /** How long `validate` may take before the connection counts as broken. Default: 5 seconds. */
@@ -102,9 +121,26 @@ export interface Options<A, E, R> {
   readonly housekeepingInterval?: Duration.Input | undefined
   /**
    * After a lease ends, may its connection be reused? Default: after success and
-   * after a typed failure, yes; after a defect or an interruption, no.
+   * after a typed failure, yes; after a defect or an interruption, no. One that
+   * throws counts as no, and is logged.
    */
   readonly recycle?: ((exit: Exit.Exit<unknown, unknown>) => boolean) | undefined
+  /**
+   * How long closing a connection may take. A close still running then is
+   * abandoned: logged, and its slot freed. Default: 30 seconds.
+   */
+  readonly closeTimeout?: Duration.Input | undefined
+  /**
+   * At most this many connections are being opened at once; borrowers beyond
+   * it are served by the next opening or returned connection. Default: unbounded.
+   */
+  readonly maxOpening?: number | undefined
+  /**
+   * A lease held longer logs one warning with the pool's name, how long it has
+   * been held and the borrower's span. Checked by the upkeep every
+   * `housekeepingInterval`. Default: off.
+   */
+  readonly leakWarningAfter?: Duration.Input | undefined
   /** Names the pool in metrics (`db.client.connection.pool.name`), spans and logs. Default: `"default"`. */
   readonly name?: string | undefined
 }

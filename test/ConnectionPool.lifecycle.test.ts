@@ -68,6 +68,7 @@ describe("ConnectionPool lifecycle", () => {
             idle: 0,
             inUse: 0,
             opening: 0,
+            closing: 0,
             waiting: 0,
             total: 0,
             created: 0,

@@ -6,9 +6,9 @@
  */
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type { Options } from "../ConnectionPool.ts"
+import type { Options, ValidateInfo } from "../ConnectionPool.ts"
 
 /** @internal */
 export interface Resolved<A, E, R> {
@@ -18,12 +18,16 @@ export interface Resolved<A, E, R> {
   readonly lifo: boolean
   readonly acquireTimeout: Duration.Duration | undefined
   readonly maxWaiting: number
-  readonly validate: ((connection: A) => Effect.Effect<boolean, unknown>) | undefined
+  readonly validate: ((connection: A, info: ValidateInfo) => Effect.Effect<boolean, unknown, R>) | undefined
   readonly validateAfterMillis: number
   readonly validateTimeout: Duration.Duration
   readonly idleTimeoutMillis: number
   readonly maxLifetimeMillis: number
   readonly minIdle: number
+  readonly maxOpening: number
+  readonly closeTimeout: Duration.Duration
+  /** `undefined` when leak warnings are off. */
+  readonly leakWarningAfter: Duration.Duration | undefined
   readonly housekeepingInterval: Duration.Duration
   readonly recycle: (exit: Exit.Exit<unknown, unknown>) => boolean
   readonly name: string
@@ -33,10 +37,29 @@ export interface Resolved<A, E, R> {
 const recycleDefault = (exit: Exit.Exit<unknown, unknown>): boolean =>
   Exit.isSuccess(exit) || !(Cause.hasDies(exit.cause) || Cause.hasInterrupts(exit.cause))
 
+/** @internal */
+export const show = (value: unknown): string =>
+  typeof value === "string" ? JSON.stringify(value) : Effect.isEffect(value) ? "an Effect" : String(value)
+
+/**
+ * An option out of range: names the option, what it must be and what it got.
+ *
+ * @internal
+ */
+export class InvalidOption extends Cause.IllegalArgumentError {
+  readonly option: string
+  readonly expected: string
+  readonly value: unknown
+  constructor(option: string, expected: string, value: unknown) {
+    super(`ConnectionPool: option "${option}" must be ${expected}, got ${show(value)}`)
+    this.option = option
+    this.expected = expected
+    this.value = value
+  }
+}
+
 const invalid = (option: string, expected: string, value: unknown): never => {
-  throw new Cause.IllegalArgumentError(
-    `ConnectionPool: option "${option}" must be ${expected}, got ${typeof value === "string" ? JSON.stringify(value) : String(value)}`
-  )
+  throw new InvalidOption(option, expected, value)
 }
 
 const integer = (option: string, value: unknown, min: number): number => {
@@ -72,6 +95,12 @@ const millisOrInfinity = (option: string, value: Duration.Input | undefined): nu
  * @internal
  */
 export const resolve = <A, E, R>(options: Options<A, E, R>): Resolved<A, E, R> => {
+  if (!Effect.isEffect(options.acquire)) invalid("acquire", "an Effect that opens a connection", options.acquire)
+  for (const option of ["validate", "recycle"] as const) {
+    if (options[option] !== undefined && typeof options[option] !== "function") {
+      invalid(option, "a function", options[option])
+    }
+  }
   const maxIdle = integer("maxIdle", options.maxIdle, 0)
   const maxSize = options.maxSize === undefined ? Infinity : integer("maxSize", options.maxSize, 1)
   if (maxIdle > maxSize) invalid("maxIdle", `<= maxSize (${maxSize})`, maxIdle)
@@ -82,6 +111,11 @@ export const resolve = <A, E, R>(options: Options<A, E, R>): Resolved<A, E, R> =
   const maxWaiting = options.maxWaiting === undefined ? Infinity : integer("maxWaiting", options.maxWaiting, 0)
   const housekeepingInterval = duration("housekeepingInterval", options.housekeepingInterval) ?? Duration.seconds(1)
   if (Duration.isZero(housekeepingInterval)) invalid("housekeepingInterval", "a duration > 0", options.housekeepingInterval)
+  const maxOpening = options.maxOpening === undefined ? Infinity : integer("maxOpening", options.maxOpening, 1)
+  const leakWarningAfter = duration("leakWarningAfter", options.leakWarningAfter)
+  if (leakWarningAfter !== undefined && Duration.isZero(leakWarningAfter)) {
+    invalid("leakWarningAfter", "a duration > 0", options.leakWarningAfter)
+  }
   return {
     acquire: options.acquire,
     maxIdle,
@@ -95,6 +129,9 @@ export const resolve = <A, E, R>(options: Options<A, E, R>): Resolved<A, E, R> =
     idleTimeoutMillis: millisOrInfinity("idleTimeout", options.idleTimeout),
     maxLifetimeMillis: millisOrInfinity("maxLifetime", options.maxLifetime),
     minIdle,
+    maxOpening,
+    closeTimeout: duration("closeTimeout", options.closeTimeout) ?? Duration.seconds(30),
+    leakWarningAfter,
     housekeepingInterval,
     recycle: options.recycle ?? recycleDefault,
     name: options.name ?? "default"

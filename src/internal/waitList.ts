@@ -26,6 +26,22 @@ export class WaitList<N extends Node<N>> {
     this.size++
   }
 
+  /** The longest waiting node. */
+  get first(): N | undefined {
+    return this.head
+  }
+
+  /** Puts `node` back at the head: a borrower that keeps its place in the queue. */
+  unshift(node: N): void {
+    node.prev = undefined
+    node.next = this.head
+    node.linked = true
+    if (this.head === undefined) this.tail = node
+    else this.head.prev = node
+    this.head = node
+    this.size++
+  }
+
   shift(): N | undefined {
     const node = this.head
     if (node !== undefined) this.remove(node)

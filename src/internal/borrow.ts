@@ -1,0 +1,240 @@
+/**
+ * Borrowing. The fast path lends the next idle connection synchronously when
+ * nobody waits and it needs no validation. Otherwise the borrower joins the
+ * queue, which `dispatch` serves from the idle set, from returned connections
+ * and from openings, in arrival order. A borrower whose connection fails
+ * validation goes back to the head of the queue.
+ *
+ * The only interruptible parts of a borrow are its wait and its validation;
+ * whatever the borrower was served when it is interrupted is handed back.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
+import type { PoolError } from "../ConnectionPool.ts"
+import { PoolExhaustedError } from "./errors.ts"
+import { handBack, retire, takeLendable } from "./retire.ts"
+import {
+  closedError,
+  Entry,
+  hasCapacity,
+  needsValidation,
+  now,
+  type PoolImpl,
+  runDetached,
+  timeoutError,
+  type Waiter
+} from "./state.ts"
+
+/** Hands `entry` to the borrower, recording how long it waited. */
+const lendNow = <A>(pool: PoolImpl<A, any>, entry: Entry<A>, start: number): Entry<A> => {
+  const time = now(pool)
+  entry.leasedAt = time
+  pool.metrics.waitTime.observe((time - start) / 1000)
+  return entry
+}
+
+/**
+ * Runs `validate` in a fiber of its own, in the pool's context, bounded by
+ * `validateTimeout` and the borrower's deadline. A `validate` that throws,
+ * fails, dies, hangs or answers anything but `true` fails the check, and so
+ * does an `invalidate` meanwhile; the connection is then closed. Fails only
+ * when the borrower is interrupted.
+ */
+const validate = <A>(pool: PoolImpl<A, any>, entry: Entry<A>, deadline: number): Effect.Effect<boolean> =>
+  Effect.suspend(() => {
+    const time = now(pool)
+    let check: Effect.Effect<boolean, unknown, any>
+    try {
+      check = pool.options.validate!(entry.connection, {
+        idle: Duration.millis(time - entry.idleSince),
+        age: Duration.millis(time - entry.createdAt)
+      })
+      if (!Effect.isEffect(check)) check = Effect.die(new TypeError("validate did not return an Effect"))
+    } catch (defect) {
+      check = Effect.die(defect)
+    }
+    const fiber = runDetached(pool, Effect.exit(check as Effect.Effect<boolean, unknown>))
+    const verdict = (result: Exit.Exit<boolean, unknown> | undefined): boolean => {
+      const ok = result !== undefined && Exit.isSuccess(result) && result.value === true && !entry.invalidated &&
+        !pool.isClosed
+      if (!ok) retire(pool, entry)
+      return ok
+    }
+    const done = fiber.pollUnsafe()
+    if (done !== undefined) return Effect.succeed(verdict(Exit.isSuccess(done) ? done.value : undefined))
+    const limit = Duration.min(pool.options.validateTimeout, Duration.millis(Math.max(0, deadline - time)))
+    return Effect.flatMap(Effect.exit(Effect.interruptible(Effect.timeoutOption(Fiber.await(fiber), limit))), (exit) => {
+      const result = Exit.isSuccess(exit) && Option.isSome(exit.value) && Exit.isSuccess(exit.value.value)
+        ? exit.value.value.value
+        : undefined
+      if (result === undefined) fiber.interruptUnsafe()
+      const ok = verdict(result)
+      return Exit.isFailure(exit) ? Effect.failCause(exit.cause) : Effect.succeed(ok)
+    })
+  })
+
+const awaitServed = (waiter: Waiter<any>): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (waiter.entry !== undefined || waiter.cause !== undefined) return resume(Effect.void)
+    waiter.wake = resume
+  })
+
+/** Waits, interruptibly, until the waiter is served or its deadline passes. */
+const wait = (pool: PoolImpl<any, any>, waiter: Waiter<any>): Effect.Effect<void> => {
+  if (waiter.entry !== undefined || waiter.cause !== undefined) return Effect.void
+  const turn = waiter.deadline === Infinity
+    ? awaitServed(waiter)
+    : Effect.asVoid(Effect.timeoutOption(awaitServed(waiter), Duration.millis(Math.max(0, waiter.deadline - now(pool)))))
+  // A standalone span, as nothing runs inside the wait; skipped when the spans would go nowhere,
+  // since a span costs more than the rest of the wait.
+  return Effect.flatMap(
+    Effect.tracer,
+    (tracer) => tracer === Tracer.nativeTracer ? turn : Effect.useSpan("ConnectionPool.wait", pool.waitSpan, () => turn)
+  )
+}
+
+/** Waits for the borrower's turn, then checks what it was served. */
+const awaitTurn = <A, E>(pool: PoolImpl<A, E>, waiter: Waiter<A>, start: number): Effect.Effect<Entry<A>, E | PoolError> =>
+  Effect.flatMap(Effect.exit(Effect.interruptible(wait(pool, waiter))), (exit): Effect.Effect<Entry<A>, E | PoolError> => {
+    pool.waiters.remove(waiter)
+    waiter.wake = undefined
+    const entry = waiter.entry
+    waiter.entry = undefined
+    if (Exit.isFailure(exit)) {
+      if (entry !== undefined) handBack(pool, entry)
+      return Effect.failCause(exit.cause)
+    }
+    if (waiter.cause !== undefined) return Effect.failCause(waiter.cause as any)
+    if (entry === undefined) return Effect.fail(timeoutError(pool))
+    if (entry.invalidated) {
+      retire(pool, entry)
+      return requeue(pool, waiter, start)
+    }
+    if (!waiter.check || !needsValidation(pool, entry, now(pool))) return Effect.succeed(lendNow(pool, entry, start))
+    return Effect.flatMap(
+      validate(pool, entry, waiter.deadline),
+      (ok) => ok ? Effect.succeed(lendNow(pool, entry, start)) : requeue(pool, waiter, start)
+    )
+  })
+
+/** After a failed check the borrower goes back to the head of the queue, unless its deadline has passed. */
+const requeue = <A, E>(pool: PoolImpl<A, E>, waiter: Waiter<A>, start: number): Effect.Effect<Entry<A>, E | PoolError> => {
+  if (pool.isClosed) return Effect.fail(closedError(pool))
+  if (now(pool) >= waiter.deadline) return Effect.fail(timeoutError(pool))
+  waiter.check = true
+  pool.waiters.unshift(waiter)
+  pool.dispatch()
+  return awaitTurn(pool, waiter, start)
+}
+
+/** The slow path of a borrow: validate `first` if the fast path took one, else queue. */
+const borrowSlow = <A, E>(pool: PoolImpl<A, E>, first: Entry<A> | undefined): Effect.Effect<Entry<A>, E | PoolError> =>
+  Effect.suspend(() => {
+    const start = now(pool)
+    const timeout = pool.options.acquireTimeout
+    const waiter: Waiter<A> = {
+      prev: undefined,
+      next: undefined,
+      linked: false,
+      entry: first,
+      check: true,
+      cause: undefined,
+      wake: undefined,
+      deadline: timeout === undefined ? Infinity : start + Duration.toMillis(timeout)
+    }
+    if (first === undefined) {
+      if (pool.isClosed) return Effect.fail(closedError(pool))
+      if (pool.waiters.size >= pool.options.maxWaiting && !hasCapacity(pool)) {
+        return Effect.fail(new PoolExhaustedError({ pool: pool.name, waiting: pool.waiters.size }))
+      }
+      pool.waiters.push(waiter)
+      pool.dispatch()
+    }
+    return awaitTurn(pool, waiter, start)
+  })
+
+/**
+ * Lends a connection. The fast path runs synchronously and returns the entry;
+ * anything else returns the slow path's effect.
+ */
+const lend = <A, E>(pool: PoolImpl<A, E>): Entry<A> | Effect.Effect<Entry<A>, E | PoolError> => {
+  if (pool.isClosed || pool.waiters.size > 0 || pool.idle.length === 0) return borrowSlow(pool, undefined)
+  const time = now(pool)
+  const entry = takeLendable(pool, time)
+  if (entry === undefined) return borrowSlow(pool, undefined)
+  if (pool.checksIdle && needsValidation(pool, entry, time)) return borrowSlow(pool, entry)
+  entry.leasedAt = time
+  pool.metrics.waitTime.observe(0)
+  return entry
+}
+
+/** Keeps the borrower's span on the entry, for the leak warning. Only used when leak warnings are on. */
+const withBorrowerSpan = <A, E>(pool: PoolImpl<A, E>, lent: Entry<A> | Effect.Effect<Entry<A>, E | PoolError>) =>
+  Effect.flatMap(
+    lent instanceof Entry ? Effect.succeed(lent) : lent,
+    (entry) =>
+      Effect.map(Effect.serviceOption(Tracer.ParentSpan), (span) => {
+        entry.borrowerSpan = Option.getOrUndefined(span)
+        pool.leases.pushBack(entry)
+        pool.leaseTimes.pushBack(entry.leasedAt)
+        return entry
+      })
+  )
+
+const lendTracked = <A, E>(pool: PoolImpl<A, E>): Entry<A> | Effect.Effect<Entry<A>, E | PoolError> =>
+  pool.options.leakWarningAfter === undefined ? lend(pool) : withBorrowerSpan(pool, lend(pool))
+
+/** @internal */
+export const get = <A, E>(pool: PoolImpl<A, E>): Effect.Effect<A, E | PoolError, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.suspend(() => {
+        const lent = lendTracked(pool)
+        return lent instanceof Entry ? Effect.succeed(lent) : lent
+      }),
+      (entry, exit) => {
+        entry.release(exit)
+        return Effect.void
+      }
+    ),
+    (entry) => entry.connection
+  )
+
+/** Runs `f` on a lent connection and ends the lease with `f`'s exit. Call in an uninterruptible region. */
+const useEntry = <A, B, E2, R2>(
+  entry: Entry<A>,
+  f: (connection: A) => Effect.Effect<B, E2, R2>,
+  restore: <X, EX, RX>(effect: Effect.Effect<X, EX, RX>) => Effect.Effect<X, EX, RX>
+): Effect.Effect<B, E2, R2> => {
+  let body: Effect.Effect<B, E2, R2>
+  try {
+    body = f(entry.connection)
+  } catch (defect) {
+    body = Effect.die(defect)
+  }
+  return Effect.onExitPrimitive(restore(body), entry.release, true)
+}
+
+/**
+ * `Effect.scoped(get + f)` without the scope: the lease's release is attached
+ * to `f`'s exit in the same uninterruptible step that lends the connection.
+ *
+ * @internal
+ */
+export const use = <A, E, B, E2, R2>(
+  pool: PoolImpl<A, E>,
+  f: (connection: A) => Effect.Effect<B, E2, R2>
+): Effect.Effect<B, E | E2 | PoolError, R2> =>
+  Effect.uninterruptibleMask((restore) => {
+    const lent = lendTracked(pool)
+    return lent instanceof Entry
+      ? useEntry(lent, f, restore)
+      : Effect.flatMap(lent, (entry) => useEntry(entry, f, restore))
+  })
