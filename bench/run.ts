@@ -39,6 +39,7 @@ if (args.includes("--render")) {
   publish(Report.derive(Report.read(new URL("latest.json", dir))), dir, true)
   process.exit(0)
 }
+
 const quick = args.includes("--quick")
 const onlyIndex = args.indexOf("--only")
 const only = onlyIndex >= 0 ? args[onlyIndex + 1] : undefined
