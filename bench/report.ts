@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { type BorrowResult, cell, makeCell } from "./borrow.ts"
 import { borrowChart, type LoginRow, loginChart } from "./chart.ts"
 import { type Goal, goals } from "./goals.ts"
-import { ldapGoals, type LdapResult } from "./ldap.ts"
+import { ldapGoals, type LdapResult, type LdapRun } from "./ldap.ts"
 import { describeMachine, type Machine } from "./machine.ts"
 import type { MailResult } from "./mail.ts"
 import { clientNames } from "./table.ts"
@@ -49,10 +49,21 @@ export const derive = (report: Report): Report => {
   }
 }
 
-/** One row per client and concurrency of an LDAP result, grouped by concurrency: new clients show up by themselves. */
+/** A run's transport (`ldap`, `ldaps`, `starttls`) when the run says, so that each is grouped apart. */
+const transportOf = (run: LdapRun): string | undefined => {
+  const transport: unknown = (run as { readonly transport?: unknown }).transport
+  return typeof transport === "string" ? transport : undefined
+}
+
+/**
+ * One row per run of an LDAP result, grouped by transport (when runs carry one) and concurrency, named by client:
+ * new clients, transports and concurrencies show up by themselves.
+ */
 export const ldapRows = (result: LdapResult, where: string): ReadonlyArray<LoginRow> =>
   result.runs.map((run) => ({
-    group: `${where}, ${run.concurrency === 1 ? "one login at a time" : `${run.concurrency} logins at once`}`,
+    group: `${where}${transportOf(run) === undefined ? "" : ` over ${transportOf(run)}`}, ${
+      run.concurrency === 1 ? "one login at a time" : `${run.concurrency} logins at once`
+    }`,
     name: clientNames[run.client] ?? run.client,
     ours: run.client.startsWith("pooled"),
     loginsPerSecond: run.loginsPerSecond,

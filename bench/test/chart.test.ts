@@ -49,15 +49,24 @@ describe("bench charts", () => {
   })
 
   it("LDAP: logins/s, connections and TIME_WAIT for every row of the report, new clients and groups included", () => {
-    const tls: LdapRun = { ...ldap.runs[0]!, client: "pooled-tls" as LdapRun["client"], concurrency: 8, connectionsAccepted: 7 }
-    const extended: LdapResult = { ...ldap, runs: [...ldap.runs, tls] }
+    const lean: LdapRun = { ...ldap.runs[0]!, client: "pooled-lean" as LdapRun["client"], concurrency: 8, connectionsAccepted: 7 }
+    const tls = { ...ldap.runs[1]!, transport: "ldaps" }
+    const extended: LdapResult = { ...ldap, runs: [...ldap.runs, lean, tls] }
     const rows = [...Report.ldapRows(extended, "slapd on loopback"), ...Report.mailRows(Report.ran(report.mail)!)]
     const svg = loginChart(rows, "test")
     legible(svg)
     for (const title of ["logins/s", "LDAP connections opened", "TIME_WAIT sockets left"]) assert.include(svg, title)
     for (const unit of ["logins per second", "connections, log scale", "sockets, log scale"]) assert.include(svg, `>${unit}<`)
-    for (const group of ["one login at a time", "32 logins at once", "8 logins at once", "end to end"]) assert.include(svg, group)
-    assert.include(svg, ">pooled-tls<")
+    for (
+      const group of [
+        "slapd on loopback, one login at a time",
+        "slapd on loopback, 32 logins at once",
+        "slapd on loopback, 8 logins at once",
+        "slapd on loopback over ldaps, one login at a time",
+        "end to end: IMAP through nginx to Dovecot, 50 clients"
+      ]
+    ) assert.include(svg, `>${group}<`)
+    assert.include(svg, ">pooled-lean<")
     // Three bars per row, except TIME_WAIT where it was not measured (the end-to-end rows).
     const measured = rows.filter((row) => row.timeWait !== undefined).length
     assert.strictEqual(bars(svg).length, 2 * rows.length + measured)
