@@ -7,7 +7,7 @@ import { oursOverTheirs, perRound, ratioDirection, scaling } from "./goals.ts"
 import type { LdapResult, LdapRun } from "./ldap.ts"
 import { describeMachine } from "./machine.ts"
 import type { MailResult } from "./mail.ts"
-import { ran, type Report } from "./report.ts"
+import { ran, type Report, transportOf } from "./report.ts"
 import { borrowTable, clientNames, goalTable, mailTable } from "./table.ts"
 
 export const begin = "<!-- Written by `npm run bench:render` from bench/results/latest.json: edit bench/readme.ts, not this. -->"
@@ -68,14 +68,18 @@ const goalsPart = (report: Report): string => {
 }
 
 const ldapPart = (ldap: LdapResult): string => {
-  const find = (client: string, concurrency: number) => ldap.runs.find((r) => r.client === client && r.concurrency === concurrency)
+  // Runs over TLS name their transport: a ratio compares runs over the same one.
+  const tls = ldap.runs.some((r) => transportOf(r) !== undefined)
+  const find = (client: string, like: LdapRun) =>
+    ldap.runs.find((r) => r.client === client && r.concurrency === like.concurrency && transportOf(r) === transportOf(like))
   const timeRatio = (a: LdapRun, b: LdapRun) => perRound(b.loginsPerSecondByRound, a.loginsPerSecondByRound)
   const table = [
-    row(["client", "concurrency", "logins/s", "p50", "p99", "LDAP connections opened", "TIME_WAIT left", "pooled ÷ this, time per login"]),
-    row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
+    row([...(tls ? ["transport"] : []), "client", "concurrency", "logins/s", "p50", "p99", "LDAP connections opened", "TIME_WAIT left", "pooled ÷ this, time per login"]),
+    row([...(tls ? ["---"] : []), "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
     ...ldap.runs.map((run) => {
-      const pooled = find("pooled", run.concurrency)
+      const pooled = find("pooled", run)
       return row([
+        ...(tls ? [transportOf(run) ?? ""] : []),
         clientNames[run.client] ?? run.client,
         String(run.concurrency),
         count(run.loginsPerSecond),
@@ -87,10 +91,9 @@ const ldapPart = (ldap: LdapResult): string => {
       ])
     })
   ]
-  const concurrencies = [...new Set(ldap.runs.map((r) => r.concurrency))]
-  const pairs = concurrencies.flatMap((c) => {
-    const [pooled, perLogin] = [find("pooled", c), find("per-login", c)]
-    return pooled === undefined || perLogin === undefined ? [] : [{ pooled, perLogin }]
+  const pairs = ldap.runs.filter((r) => r.client === "pooled").flatMap((pooled) => {
+    const perLogin = find("per-login", pooled)
+    return perLogin === undefined ? [] : [{ pooled, perLogin }]
   })
   const agree = ldap.runs.every((r) => r.connectionsAccepted === r.connectionsOpenedClient)
   const times = pairs.map(({ perLogin, pooled }) => timeRatio(pooled, perLogin))

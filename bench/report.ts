@@ -50,7 +50,7 @@ export const derive = (report: Report): Report => {
 }
 
 /** A run's transport (`ldap`, `ldaps`, `starttls`) when the run says, so that each is grouped apart. */
-const transportOf = (run: LdapRun): string | undefined => {
+export const transportOf = (run: LdapRun): string | undefined => {
   const transport: unknown = (run as { readonly transport?: unknown }).transport
   return typeof transport === "string" ? transport : undefined
 }

@@ -47,6 +47,24 @@ describe("the README's Performance section", () => {
   })
 })
 
+describe("the section written from another report", () => {
+  it("compares runs over the same transport when runs carry one", () => {
+    const ldap = Report.ran(report.ldap)!
+    // Over TLS, per-login takes four times as long: pooled ÷ per-login is 0.25 there, whatever plain ldap:// says.
+    const [pooled, perLogin] = ["pooled", "per-login"].map((client) => ldap.runs.find((r) => r.client === client && r.concurrency === 1)!)
+    const overTls = [
+      { ...pooled!, transport: "ldaps", loginsPerSecondByRound: pooled!.loginsPerSecondByRound.map(() => 400), loginsPerSecond: 400 },
+      { ...perLogin!, transport: "ldaps", loginsPerSecondByRound: perLogin!.loginsPerSecondByRound.map(() => 100), loginsPerSecond: 100 }
+    ]
+    const runs = [...ldap.runs.map((run) => ({ ...run, transport: "ldap" })), ...overTls]
+    const text = Readme.performance({ ...report, ldap: { ...ldap, runs } })
+    assert.include(text, "| transport | client | concurrency |")
+    assert.match(text, /^\| ldaps \| pooled \(LdapAuth\) \| 1 \| 400 \|.* \| 1\.00× \|$/m)
+    assert.match(text, /^\| ldaps \| connection per login \| 1 \| 100 \|.* \| 0\.25× \|$/m)
+    assert.match(text, /^\| ldap \| connection per login \| 1 \| 1,375 \|.* \| 0\.57× \|$/m)
+  })
+})
+
 describe("the committed results", () => {
   it("keep their goals in today's ratio direction: the goals computed again from the samples", () => {
     assert.deepStrictEqual(JSON.parse(JSON.stringify(report)), committed, hint)
