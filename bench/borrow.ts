@@ -1,8 +1,8 @@
 /**
  * Part 1: the cost of a borrow. Every competitor runs every scenario once per round, in an order rotated each round
  * (A, B, C, then B, C, A …) so that no pool always runs first or last; warm-up rounds are discarded. Times are
- * reported as medians, and each competitor's time is divided by ours within the same round before taking the median,
- * so that a slow patch on this shared machine cancels out of the ratio.
+ * reported as medians, and our time is divided by each competitor's within the same round before taking the median
+ * (ours ÷ theirs, lower is better), so that a slow patch on this shared machine cancels out of the ratio.
  */
 import { type Competitor } from "./competitors.ts"
 import { median } from "./stats.ts"
@@ -24,9 +24,27 @@ export interface BorrowCell {
   /** Nanoseconds per borrow, one sample per measured round. */
   readonly nsPerBorrow: ReadonlyArray<number>
   readonly medianNsPerBorrow: number
-  /** This competitor's time divided by the baseline's, per round. */
-  readonly ratioToBaseline: ReadonlyArray<number>
-  readonly medianRatioToBaseline: number
+  /** Ours ÷ this competitor's time, per round (1 for ours): below 1, ours is faster. */
+  readonly oursOverThis: ReadonlyArray<number>
+  readonly medianOursOverThis: number
+}
+
+/** A cell from its samples and ours, round by round. */
+export const makeCell = (
+  scenario: string,
+  competitor: string,
+  nsPerBorrow: ReadonlyArray<number>,
+  oursNsPerBorrow: ReadonlyArray<number>
+): BorrowCell => {
+  const ratios = nsPerBorrow.map((value, round) => oursNsPerBorrow[round]! / value)
+  return {
+    scenario,
+    competitor,
+    nsPerBorrow,
+    medianNsPerBorrow: median(nsPerBorrow),
+    oursOverThis: ratios,
+    medianOursOverThis: median(ratios)
+  }
 }
 
 export interface BorrowResult {
@@ -59,19 +77,7 @@ export const runBorrowBench = async (options: BorrowOptions): Promise<BorrowResu
   const baselineIndex = competitors.findIndex((c) => c.id === options.baseline)
   if (baselineIndex < 0) throw new Error(`baseline "${options.baseline}" is not among the competitors`)
   const cells = scenarios.flatMap((scenario, s) =>
-    competitors.map((competitor, c): BorrowCell => {
-      const ns = samples[s]![c]!
-      const base = samples[s]![baselineIndex]!
-      const ratios = ns.map((value, round) => value / base[round]!)
-      return {
-        scenario: scenario.id,
-        competitor: competitor.id,
-        nsPerBorrow: ns,
-        medianNsPerBorrow: median(ns),
-        ratioToBaseline: ratios,
-        medianRatioToBaseline: median(ratios)
-      }
-    })
+    competitors.map((competitor, c) => makeCell(scenario.id, competitor.id, samples[s]![c]!, samples[s]![baselineIndex]!))
   )
   return {
     baseline: options.baseline,

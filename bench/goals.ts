@@ -1,21 +1,36 @@
 /**
- * The goals for part 1, each checked against a per-round ratio: our time over a competitor's in the same
- * scenario, or our time in a large scenario over our time in its small counterpart.
+ * The goals for part 1, and the one direction every ratio of the benchmark is written in: ours ÷ theirs, of a
+ * cost (time, connections, sockets), so that lower is better and below 1 ours costs less. Each goal is checked
+ * against a per-round ratio: our time over a competitor's in the same scenario and round, or our time in a large
+ * scenario over our time in its small counterpart.
  */
 import { type BorrowResult, cell } from "./borrow.ts"
 import { median } from "./stats.ts"
 
+/** How every ratio reads, named once for the tables, the charts and the README. */
+export const ratioDirection = "ours ÷ theirs, time: lower is better"
+
 export interface Goal {
   readonly description: string
-  /** The ratio must be at most `limit`, or at least when `atLeast`. */
+  /**
+   * The ratio must be at most `limit`, or at least when `atLeast`: kept for a ratio that is no cost of ours over
+   * theirs, and printed "higher is better"; a goal on ours ÷ theirs is `atMost`.
+   */
   readonly limit: number
   readonly atLeast?: boolean
   readonly ratio: number
   readonly met: boolean
+  /** What explains a miss, from what was measured; shown next to a goal that is not met. */
+  readonly why?: string | undefined
 }
 
-const perRound = (numerator: ReadonlyArray<number>, denominator: ReadonlyArray<number>): number =>
+/** The median of the ratios of `numerator` to `denominator` taken round by round. */
+export const perRound = (numerator: ReadonlyArray<number>, denominator: ReadonlyArray<number>): number =>
   median(numerator.map((value, round) => value / denominator[round]!))
+
+/** Our time per borrow over `competitor`'s in `scenario`, median of the per-round ratios (1 for ours). */
+export const oursOverTheirs = (result: BorrowResult, scenario: string, competitor: string): number =>
+  cell(result, scenario, competitor).medianOursOverThis
 
 /** Scaling: a competitor's time per borrow with 10,000 idle or waiting over its time with 10. */
 export const scaling = (result: BorrowResult, competitor: string) => ({
@@ -23,31 +38,43 @@ export const scaling = (result: BorrowResult, competitor: string) => ({
   waiting: perRound(cell(result, "waiting", competitor).nsPerBorrow, cell(result, "hundred", competitor).nsPerBorrow)
 })
 
+/** A goal on a ratio that must stay at or below `limit`. */
+export const atMost = (description: string, limit: number, ratio: number, why?: string): Goal => ({
+  description,
+  limit,
+  ratio,
+  met: ratio <= limit,
+  ...(ratio <= limit || why === undefined ? {} : { why })
+})
+
 export const goals = (result: BorrowResult): ReadonlyArray<Goal> => {
-  const ours = result.baseline
-  const against = (scenario: string, competitor: string) =>
-    perRound(cell(result, scenario, ours).nsPerBorrow, cell(result, scenario, competitor).nsPerBorrow)
-  const goal = (description: string, limit: number, ratio: number): Goal => ({
-    description,
-    limit,
-    ratio,
-    met: ratio <= limit
-  })
-  const scale = scaling(result, ours)
+  const against = (scenario: string, competitor: string) => oursOverTheirs(result, scenario, competitor)
+  const scale = scaling(result, result.baseline)
+  const floor = scaling(result, "effect-floor").waiting
   const title = (id: string) => result.scenarios.find((s) => s.id === id)!.title
   return [
-    goal(`${title("one")}: ours / effect/Pool.make`, 0.8, against("one", "effect-pool")),
-    goal(`${title("one")}: ours / generic-pool`, 1, against("one", "generic-pool")),
-    goal(`${title("one")}: ours / Effect floor (acquireRelease)`, 1.5, against("one", "effect-floor")),
-    goal(`${title("hundred")}: ours / effect/Pool.make`, 0.8, against("hundred", "effect-pool")),
-    goal(`ours: ${title("idle")} / ${title("one")}`, 1.2, scale.idle),
-    goal(`ours: ${title("waiting")} / ${title("hundred")}`, 1.2, scale.waiting),
+    atMost(
+      `${title("one")}: ours ÷ effect/Pool.make`,
+      0.8,
+      against("one", "effect-pool"),
+      "what only this pool does on each borrow: two clock reads (the use-time metric and the idle bookkeeping, " +
+        "about 20% of a borrow in profiles) and a public uninterruptibleMask where effect/Pool uses a " +
+        "runtime-internal hook"
+    ),
+    atMost(`${title("one")}: ours ÷ generic-pool`, 1, against("one", "generic-pool")),
+    atMost(`${title("one")}: ours ÷ Effect floor (acquireRelease)`, 1.5, against("one", "effect-floor")),
+    atMost(`${title("hundred")}: ours ÷ effect/Pool.make`, 0.8, against("hundred", "effect-pool")),
+    atMost(`ours: ${title("idle")} ÷ ${title("one")}`, 1.2, scale.idle),
+    atMost(
+      `ours: ${title("waiting")} ÷ ${title("hundred")}`,
+      1.2,
+      scale.waiting,
+      `the Effect runtime itself slows down with 10,000 fibers: the Effect floor's own time grows ${
+        floor.toFixed(2)
+      }× between the same two scenarios; net of that (next goal) the pool adds ${(scale.waiting / floor).toFixed(2)}×`
+    ),
     // 10,000 fibers cost the Effect runtime itself more per step than 100 (the floor shows it): this line keeps
     // only what the pool adds, which is what "no scans on the hot path" is about.
-    goal(
-      `the same, divided by the Effect floor's own (${scaling(result, "effect-floor").waiting.toFixed(2)}×)`,
-      1.2,
-      scale.waiting / scaling(result, "effect-floor").waiting
-    )
+    atMost(`the same, divided by the Effect floor's own (${floor.toFixed(2)}×)`, 1.2, scale.waiting / floor)
   ]
 }

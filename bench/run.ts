@@ -1,24 +1,45 @@
 /**
  * `npm run bench [-- --quick] [-- --only borrow|ldap|mail]`: runs the benchmarks, prints their tables, and
- * writes latest.json and latest.svg: to bench/results/ for a full run, to the git-ignored bench/results/scratch/
- * for `--quick` or `--only` (see output.ts). `--quick` keeps the shape (every pool, every
- * scenario, the same sizes of pool) with fewer borrows and rounds, to finish in under a minute.
+ * writes latest.json, latest.svg and ldap.svg: to bench/results/ for a full run, which also rewrites the README's
+ * Performance section, to the git-ignored bench/results/scratch/ for `--quick` or `--only` (see output.ts).
+ * `--quick` keeps the shape (every pool, every scenario, the same sizes of pool) with fewer borrows and rounds, to
+ * finish in under a minute. `npm run bench:render` (`--render`) measures nothing: it redraws the charts and the
+ * README from the committed bench/results/latest.json.
  */
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { runBorrowBench } from "./borrow.ts"
-import { borrowChart } from "./chart.ts"
 import { competitors, ours } from "./competitors.ts"
-import { goals } from "./goals.ts"
+import { goals, ratioDirection } from "./goals.ts"
 import { ldapGoals, runLdapBench, unavailable } from "./ldap.ts"
 import { describeMachine, machine } from "./machine.ts"
 import { runMailBench, unavailable as mailUnavailable } from "./mail.ts"
 import { outputDir } from "./output.ts"
+import * as Readme from "./readme.ts"
+import * as Report from "./report.ts"
 import { scenarios } from "./scenario.ts"
 import { borrowTable, goalTable, ldapTable, mailTable, scalingTable } from "./table.ts"
 
 const args = process.argv.slice(2)
+const readmeFile = new URL("../README.md", import.meta.url)
+
+/** Writes the report and its charts into `dir`, and for the committed results the README too. */
+const publish = (report: Report.Report, dir: URL, readme: boolean) => {
+  const written = Report.write(report, dir).map((name) => Path.relative(process.cwd(), fileURLToPath(new URL(name, dir))))
+  if (readme) {
+    writeFileSync(readmeFile, Readme.update(readFileSync(readmeFile, "utf8"), report))
+    written.push("README.md")
+  }
+  console.log(`Wrote ${written.join(", ")}`)
+}
+
+if (args.includes("--render")) {
+  const dir = outputDir({ quick: false, only: undefined })
+  publish(Report.derive(Report.read(new URL("latest.json", dir))), dir, true)
+  process.exit(0)
+}
+
 const quick = args.includes("--quick")
 const onlyIndex = args.indexOf("--only")
 const only = onlyIndex >= 0 ? args[onlyIndex + 1] : undefined
@@ -29,13 +50,12 @@ const settings = quick ?
   { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10, logins: 10_000, ldapRounds: 5, warmupLogins: 500, mailLogins: 2_000 }
 
 const results = outputDir({ quick, only })
-const shown = Path.relative(process.cwd(), fileURLToPath(results))
 mkdirSync(results, { recursive: true })
 
 const host = machine()
-console.log(`${command}\n${describeMachine(host)}, load ${host.loadAverage.join(" ")}\n`)
+console.log(`${command}\n${describeMachine(host)}, load ${host.loadAverage.join(" ")}\nEvery ratio: ${ratioDirection}.\n`)
 
-const report: Record<string, unknown> = { command, quick, machine: host }
+const report: { -readonly [K in keyof Report.Report]: Report.Report[K] } = { command, quick, machine: host }
 
 if (only === undefined || only === "borrow") {
   console.log(`Part 1: the cost of a borrow (${settings.warmupRounds} warm-up + ${settings.rounds} rounds)`)
@@ -48,21 +68,17 @@ if (only === undefined || only === "borrow") {
     onRound: (round, warmup) => process.stdout.write(`  round ${round + 1}${warmup ? " (warm-up)" : ""}\n`)
   })
   const met = goals(borrow)
-  console.log(`\nMedian time per borrow (ratio to ours, per round):\n\n${borrowTable(borrow)}\n`)
-  console.log(`Scaling (per round):\n\n${scalingTable(borrow)}\n`)
+  console.log(`\nMedian time per borrow (in brackets: ${ratioDirection}, per round):\n\n${borrowTable(borrow)}\n`)
+  console.log(`Scaling (large ÷ small, time per borrow: lower is better, per round):\n\n${scalingTable(borrow)}\n`)
   console.log(`Goals:\n\n${goalTable(met)}\n`)
-  report["borrow"] = { ...borrow, goals: met }
-  writeFileSync(
-    new URL("latest.svg", results),
-    borrowChart(borrow, `${command} · ${describeMachine(host)} · ${host.date.slice(0, 10)}`)
-  )
+  report.borrow = { ...borrow, goals: met }
 }
 
 if (only === undefined || only === "ldap") {
   const why = unavailable()
   if (why !== undefined) {
     console.log(`Part 2 (LDAP logins) skipped: ${why}.\n`)
-    report["ldap"] = { skipped: why }
+    report.ldap = { skipped: why }
   } else {
     const poolSize = 16
     console.log(
@@ -84,7 +100,7 @@ if (only === undefined || only === "ldap") {
         `run, warm-up and closing included.\n\n${ldapTable(ldap)}\n\n` +
         `Goals (pooled: two pools, maxIdle = maxSize = ${poolSize}):\n\n${goalTable(met)}\n`
     )
-    report["ldap"] = { ...ldap, goals: met }
+    report.ldap = { ...ldap, goals: met }
   }
 }
 
@@ -92,7 +108,7 @@ if (only === undefined || only === "mail") {
   const why = mailUnavailable()
   if (why !== undefined) {
     console.log(`Part 3 (IMAP logins through nginx) skipped: ${why}.\n`)
-    report["mail"] = { skipped: why }
+    report.mail = { skipped: why }
   } else {
     console.log(`Part 3: ${settings.mailLogins.toLocaleString("en")} IMAP logins per run, nginx → auth server → slapd`)
     const mail = await runMailBench({
@@ -102,9 +118,8 @@ if (only === undefined || only === "mail") {
       onRun: (setup) => process.stdout.write(`  ${setup}\n`)
     })
     console.log(`\n${mailTable(mail)}\n`)
-    report["mail"] = mail
+    report.mail = mail
   }
 }
 
-writeFileSync(new URL("latest.json", results), JSON.stringify(report, null, 2) + "\n")
-console.log(`Wrote ${shown}/latest.json${only === undefined || only === "borrow" ? " and latest.svg" : ""}`)
+publish(report, results, !quick && only === undefined)

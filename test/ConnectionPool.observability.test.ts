@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Metric, Tracer } from "effect"
+import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import * as ConnectionPool from "../src/ConnectionPool.ts"
 import * as Connections from "./utils/Connections.ts"
@@ -46,9 +47,43 @@ describe("ConnectionPool observability", () => {
       const timeouts = find(snapshots, "db.client.connection.timeouts", pool)
       assert.strictEqual(timeouts?.type === "Counter" ? Number(timeouts.state.count) : undefined, 1)
       for (const id of ["wait_time", "create_time", "use_time"]) {
-        const histogram = find(snapshots, `db.client.connection.${id}`, pool)
+        const histogram = find(snapshots, `db.client.connection.${id}_seconds`, pool)
         assert.isTrue(histogram?.type === "Histogram" && histogram.state.count > 0, id)
       }
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+
+  it.effect("renders in Prometheus text with every duration in seconds: `_seconds` in the name, the unit in HELP", () =>
+    Effect.gen(function*() {
+      const conns = Connections.make()
+      const p = yield* ConnectionPool.make({ acquire: conns.acquire, maxIdle: 1, maxSize: 1, name: "ldap-bind" })
+      const lease = yield* hold(p)
+      yield* TestClock.adjust("250 millis")
+      yield* lease.end()
+      const text = yield* PrometheusMetrics.format()
+      const families = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]) => ({ name: name!, type: type! }))
+      assert.deepStrictEqual(families, [
+        { name: "db_client_connection_count", type: "gauge" },
+        { name: "db_client_connection_pending_requests", type: "gauge" },
+        { name: "db_client_connection_idle_max", type: "gauge" },
+        { name: "db_client_connection_idle_min", type: "gauge" },
+        { name: "db_client_connection_max", type: "gauge" },
+        { name: "db_client_connection_timeouts", type: "counter" },
+        { name: "db_client_connection_wait_time_seconds", type: "histogram" },
+        { name: "db_client_connection_create_time_seconds", type: "histogram" },
+        { name: "db_client_connection_use_time_seconds", type: "histogram" }
+      ])
+      for (const { name, type } of families) {
+        const help = new RegExp(`^# HELP ${name} (.+)$`, "m").exec(text)?.[1]
+        assert.isDefined(help, name)
+        // A duration names its unit twice; nothing else claims one.
+        if (type === "histogram") assert.match(help!, /, in seconds$/, name)
+        else assert.notInclude(help!, "seconds", name)
+      }
+      // The `unit` attribute tells OTLP the unit and stays out of the Prometheus labels.
+      assert.notMatch(text, /unit=/)
+      // The lease was held for 250 ms of TestClock time: the sum is in seconds, not milliseconds.
+      assert.match(text, /^db_client_connection_use_time_seconds_sum\{db_client_connection_pool_name="ldap-bind"\} 0\.25$/m)
+      assert.match(text, /^db_client_connection_use_time_seconds_bucket\{db_client_connection_pool_name="ldap-bind",le="0\.4096"\} 1$/m)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 
   it.effect("stats follow the pool: total = idle + inUse + opening, created - closed = total", () =>

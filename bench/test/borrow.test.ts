@@ -24,8 +24,8 @@ describe("bench part 1: the cost of a borrow", () => {
     for (const cell of result.cells) {
       assert.strictEqual(cell.nsPerBorrow.length, 2, `${cell.competitor} in ${cell.scenario}`)
       assert.isTrue(cell.medianNsPerBorrow > 0, `${cell.competitor} in ${cell.scenario}`)
-      assert.isTrue(Number.isFinite(cell.medianRatioToBaseline) && cell.medianRatioToBaseline > 0)
-      if (cell.competitor === ours.id) assert.strictEqual(cell.medianRatioToBaseline, 1)
+      assert.isTrue(Number.isFinite(cell.medianOursOverThis) && cell.medianOursOverThis > 0)
+      if (cell.competitor === ours.id) assert.strictEqual(cell.medianOursOverThis, 1)
     }
 
     const checked = goals(result)

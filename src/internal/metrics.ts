@@ -1,7 +1,11 @@
 /**
  * The pool's metrics, named after OpenTelemetry's semantic conventions for
  * database client connection pools (`db.client.connection.*`), each carrying
- * the pool name as `db.client.connection.pool.name`.
+ * the pool name as `db.client.connection.pool.name`. Durations are in seconds
+ * and say so in the name (`_seconds`, which Effect's Prometheus exporter keeps
+ * and OpenTelemetry's own Prometheus exporters append), in the description and
+ * in the `unit` attribute, which the OTLP exporter reads as the unit `s` and
+ * the Prometheus exporter leaves out of the labels.
  *
  * Every series is registered with hooks that read the pool's own counters
  * when metrics are exported: a borrow pays for a few increments, never for a
@@ -70,8 +74,9 @@ export class PoolMetrics {
       Metric.registerUnsafe(metric, context, { get, update: ignore, modify: ignore })
     const gauge = (id: string, description: string, attributes: Metric.Metric.Attributes, get: () => number) =>
       register(Metric.gauge(id, { description, attributes }), () => ({ value: get() }))
+    const seconds = { ...pool, unit: "s" }
     const histogram = (id: string, description: string, histogram: Histogram) =>
-      register(Metric.histogram(id, { description, attributes: pool, boundaries }), () => histogram.state())
+      register(Metric.histogram(id, { description, attributes: seconds, boundaries }), () => histogram.state())
     const constant = (value: number) => () => value
     this.registrations = [
       gauge("db.client.connection.count", "Connections by state", {
@@ -96,9 +101,13 @@ export class PoolMetrics {
         }),
         () => ({ count: this.timeouts, incremental: true })
       ),
-      histogram("db.client.connection.wait_time", "Seconds a borrower waited for a connection", this.waitTime),
-      histogram("db.client.connection.create_time", "Seconds it took to open a connection", this.createTime),
-      histogram("db.client.connection.use_time", "Seconds between borrowing a connection and returning it", this.useTime)
+      histogram("db.client.connection.wait_time_seconds", "Time a borrower waited for a connection, in seconds", this.waitTime),
+      histogram("db.client.connection.create_time_seconds", "Time it took to open a connection, in seconds", this.createTime),
+      histogram(
+        "db.client.connection.use_time_seconds",
+        "Time between borrowing a connection and returning it, in seconds",
+        this.useTime
+      )
     ]
   }
 

@@ -110,7 +110,7 @@ const poolStats = Effect.map(Metric.snapshot, (snapshots) => {
     if (typeof name !== "string" || !name.startsWith("ldap/")) continue
     const pool = pools.get(name) ?? { created: 0, idle: 0, used: 0 }
     pools.set(name, pool)
-    if (snapshot.id === "db.client.connection.create_time") pool.created = (snapshot.state as Metric.HistogramState).count
+    if (snapshot.id === "db.client.connection.create_time_seconds") pool.created = (snapshot.state as Metric.HistogramState).count
     if (snapshot.id === "db.client.connection.count") {
       const state = snapshot.attributes?.["db.client.connection.state"]
       if (state === "idle" || state === "used") pool[state] = Number((snapshot.state as Metric.GaugeState<number>).value)

@@ -173,8 +173,18 @@ layer(DemoServers.layer({ rateLimits: generous }), { timeout: 60_000, excludeTes
       assert.match(text, /mail_auth_logins_total\{[^}]*protocol="imap"[^}]*result="ok"[^}]*\} [1-9]/)
       assert.match(text, /^# HELP mail_auth_ldap_duration_seconds .*in seconds$/m)
       assert.match(text, /^mail_auth_ldap_duration_seconds_count(\{[^}]*\})? [1-9]/m)
-      assert.notMatch(text, /mail_auth_ldap_duration_seconds[^\n]*unit=/)
+      assert.notMatch(text, /unit=/)
       assert.include(text, "db_client_connection_count")
+      // Every duration, the server's and the pools', is in seconds and says so in its name and its HELP text.
+      const histograms = [...text.matchAll(/^# TYPE (\S+) histogram$/gm)].map(([, name]) => name!)
+      assert.sameMembers(histograms, [
+        "mail_auth_ldap_duration_seconds",
+        "db_client_connection_wait_time_seconds",
+        "db_client_connection_create_time_seconds",
+        "db_client_connection_use_time_seconds"
+      ])
+      for (const name of histograms) assert.match(text, new RegExp(`^# HELP ${name} .*, in seconds$`, "m"), name)
+      assert.match(text, /^db_client_connection_use_time_seconds_count\{[^}]*db_client_connection_pool_name="ldap\/bind\/[^}]*\} [1-9]/m)
     }))
 })
 
