@@ -52,6 +52,8 @@ export interface Security {
   readonly requestTimeout: Duration.Duration
   /** Connections open at once on the auth port; the rest are refused at once. */
   readonly maxConnections: number
+  /** Counters, and familiar markers, the limiter keeps in this process's memory at most (each). */
+  readonly maxKeys: number
 }
 
 /** The `Security` defaults, for a configuration built in code. */
@@ -59,7 +61,8 @@ export const defaultSecurity: Security = {
   rateLimitExempt: [],
   allowNoSecret: false,
   requestTimeout: Duration.seconds(5),
-  maxConnections: 1024
+  maxConnections: 1024,
+  maxKeys: 100_000
 }
 
 /** Every problem found in one run, each a line for the operator. */
@@ -259,6 +262,13 @@ export const variables = {
     "1024",
     "connections open at once on the auth port; the rest are refused at once",
     integer(1)
+  ),
+  maxKeys: Var.withDefault(
+    "RATE_LIMIT_MAX_KEYS",
+    defaultSecurity.maxKeys,
+    "100000",
+    "rate-limit counters kept in memory at most, and as many familiar-address markers",
+    integer(1)
   )
 }
 
@@ -285,7 +295,8 @@ const assemble = (values: Values): AppConfig => ({
     rateLimitExempt: values.rateLimitExempt,
     allowNoSecret: values.allowNoSecret,
     requestTimeout: values.requestTimeout,
-    maxConnections: values.maxConnections
+    maxConnections: values.maxConnections,
+    maxKeys: values.maxKeys
   }
 })
 

@@ -59,6 +59,12 @@ const bound = <R>(
     )
   )
 
+/** `RATE_LIMIT_MAX_KEYS` as the memory store's bounds (also those of the local store behind Redis). */
+const memoryBounds = (config: AppConfig.AppConfig): RateLimiterStore.MemoryOptions => ({
+  maxCounters: config.security.maxKeys,
+  maxMarkers: config.security.maxKeys
+})
+
 export const layer = (
   config: AppConfig.AppConfig,
   overrides: Overrides = {}
@@ -96,7 +102,9 @@ export const layer = (
         }).pipe(
           Layer.provide(
             overrides.rateLimiterStore ??
-              (config.redis === undefined ? RateLimiterStore.layerMemory() : RateLimiterStoreRedis.layer(config.redis))
+              (config.redis === undefined
+                ? RateLimiterStore.layerMemory(memoryBounds(config))
+                : RateLimiterStoreRedis.layer({ ...config.redis, local: memoryBounds(config) }))
           )
         )
       )
