@@ -82,8 +82,11 @@ export const make = (
     return { child, authPort, metricsPort, stderr: () => stderr, exited }
   })
 
-/** What one request got: the response's headers (lower-cased names; none when nothing came), or the socket's error. */
+/** What one request got: the response (empty when nothing came), or the socket's error. */
 export interface Answer {
+  /** `HTTP/1.1 200 OK`. */
+  readonly statusLine: string
+  /** Lower-cased names. */
   readonly headers: Readonly<Record<string, string>>
   readonly error?: string | undefined
 }
@@ -100,12 +103,12 @@ export const ask = (port: number, headers: Readonly<Record<string, string>>): Pr
     socket.on("data", (chunk) => (received += chunk.toString("latin1")))
     socket.on("error", (cause: NodeJS.ErrnoException) => (error = cause.code ?? cause.message))
     socket.on("close", () => {
-      const head = received.split("\r\n\r\n")[0]!.split("\r\n").slice(1)
-      const parsed = Object.fromEntries(head.map((line) => {
+      const [statusLine = "", ...head] = received.split("\r\n\r\n")[0]!.split("\r\n")
+      const parsed = Object.fromEntries(head.filter((line) => line !== "").map((line) => {
         const colon = line.indexOf(":")
         return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()]
       }))
-      resolve({ headers: parsed, error })
+      resolve({ statusLine, headers: parsed, error })
     })
     const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("")
     socket.write(`GET /auth HTTP/1.0\r\nHost: localhost\r\n${lines}\r\n`, "latin1")

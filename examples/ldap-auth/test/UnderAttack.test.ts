@@ -90,7 +90,7 @@ layer(Slapd.layer(), { excludeTestServices: true, timeout: 120_000 })("auth serv
       assert.strictEqual(yield* ServeProcess.status(port, "bob", password, "198.51.100.8"), invalid)
     }))
 
-  it.effect("a thousand undecodable requests and wrong shared secrets write a handful of lines, no name", () =>
+  it.effect("a thousand undecodable requests and wrong secrets write a handful of lines, no name; 20 KB of headers get 431", () =>
     Effect.gen(function*() {
       const slapd = yield* Slapd.Slapd
       const secret = "flood-test-secret"
@@ -114,6 +114,13 @@ layer(Slapd.layer(), { excludeTestServices: true, timeout: 120_000 })("auth serv
       // One line per kind (undecodable, wrong secret) per minute.
       assert.isAtMost(written.length, 2, written.join("\n"))
       for (const line of written) assert.notMatch(line, /\xbc|\ufffd|wrong-/, line)
+
+      // Beyond Node's 16 KB of headers a request is answered 431 before it is decoded, and logs nothing.
+      const oversized = yield* Effect.promise(() =>
+        ServeProcess.ask(port, { ...ServeProcess.login("a".repeat(20_000), "x", "192.0.2.21"), "X-Auth-Key": secret })
+      )
+      assert.match(oversized.statusLine, /^HTTP\/1\.1 431 /)
+      assert.isAtMost(lines(serve.stderr()).slice(startup).length, 2)
     }))
 
   it.effect("out of file descriptors: logged with the count of connections, once, and logins again after", () =>
