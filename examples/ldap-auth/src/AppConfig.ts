@@ -46,23 +46,23 @@ export interface AppConfig {
 export interface Security {
   /** Client addresses limited per user only (a webmail host), as CIDRs. */
   readonly rateLimitExempt: ReadonlyArray<string>
+  /** Counters, and familiar markers, the limiter keeps in this process's memory at most (each). */
+  readonly maxKeys: number
   /** Serve without `AUTH_SHARED_SECRET` on an address that is not loopback. */
   readonly allowNoSecret: boolean
   /** A request must arrive whole within this, or its socket is closed. */
   readonly requestTimeout: Duration.Duration
   /** Connections open at once on the auth port; the rest are refused at once. */
   readonly maxConnections: number
-  /** Counters, and familiar markers, the limiter keeps in this process's memory at most (each). */
-  readonly maxKeys: number
 }
 
 /** The `Security` defaults, for a configuration built in code. */
 export const defaultSecurity: Security = {
   rateLimitExempt: [],
+  maxKeys: 100_000,
   allowNoSecret: false,
   requestTimeout: Duration.seconds(5),
-  maxConnections: 1024,
-  maxKeys: 100_000
+  maxConnections: 1024
 }
 
 /** Every problem found in one run, each a line for the operator. */
@@ -242,6 +242,13 @@ export const variables = {
     "comma-separated CIDRs (a webmail host) limited per user only, never per address",
     cidrs
   ),
+  maxKeys: Var.withDefault(
+    "RATE_LIMIT_MAX_KEYS",
+    defaultSecurity.maxKeys,
+    "100000",
+    "rate-limit counters kept in memory at most, and as many familiar-address markers",
+    integer(1)
+  ),
   allowNoSecret: Var.withDefault(
     "AUTH_ALLOW_NO_SECRET",
     defaultSecurity.allowNoSecret,
@@ -261,13 +268,6 @@ export const variables = {
     defaultSecurity.maxConnections,
     "1024",
     "connections open at once on the auth port; the rest are refused at once",
-    integer(1)
-  ),
-  maxKeys: Var.withDefault(
-    "RATE_LIMIT_MAX_KEYS",
-    defaultSecurity.maxKeys,
-    "100000",
-    "rate-limit counters kept in memory at most, and as many familiar-address markers",
     integer(1)
   )
 }
@@ -293,10 +293,10 @@ const assemble = (values: Values): AppConfig => ({
   redis: values.redisUrl === undefined ? undefined : { url: values.redisUrl, timeout: values.redisTimeout },
   security: {
     rateLimitExempt: values.rateLimitExempt,
+    maxKeys: values.maxKeys,
     allowNoSecret: values.allowNoSecret,
     requestTimeout: values.requestTimeout,
-    maxConnections: values.maxConnections,
-    maxKeys: values.maxKeys
+    maxConnections: values.maxConnections
   }
 })
 
