@@ -46,8 +46,8 @@ export interface AppConfig {
 export interface Security {
   /** Client addresses limited per user only (a webmail host), as CIDRs. */
   readonly rateLimitExempt: ReadonlyArray<string>
-  /** Counters, and familiar markers, the limiter keeps in this process's memory at most (each). */
-  readonly maxKeys: number
+  /** The limiter's memory store: `RATE_LIMIT_MAX_KEYS` counters at most, and as many familiar markers. */
+  readonly limiterMemory: { readonly maxCounters: number; readonly maxMarkers: number }
   /** Serve without `AUTH_SHARED_SECRET` on an address that is not loopback. */
   readonly allowNoSecret: boolean
   /** A request must arrive whole within this, or its socket is closed. */
@@ -59,7 +59,7 @@ export interface Security {
 /** The `Security` defaults, for a configuration built in code. */
 export const defaultSecurity: Security = {
   rateLimitExempt: [],
-  maxKeys: 100_000,
+  limiterMemory: { maxCounters: 100_000, maxMarkers: 100_000 },
   allowNoSecret: false,
   requestTimeout: Duration.seconds(5),
   maxConnections: 1024
@@ -244,7 +244,7 @@ export const variables = {
   ),
   maxKeys: Var.withDefault(
     "RATE_LIMIT_MAX_KEYS",
-    defaultSecurity.maxKeys,
+    defaultSecurity.limiterMemory.maxCounters,
     "100000",
     "rate-limit counters kept in memory at most, and as many familiar-address markers",
     integer(1)
@@ -293,7 +293,7 @@ const assemble = (values: Values): AppConfig => ({
   redis: values.redisUrl === undefined ? undefined : { url: values.redisUrl, timeout: values.redisTimeout },
   security: {
     rateLimitExempt: values.rateLimitExempt,
-    maxKeys: values.maxKeys,
+    limiterMemory: { maxCounters: values.maxKeys, maxMarkers: values.maxKeys },
     allowNoSecret: values.allowNoSecret,
     requestTimeout: values.requestTimeout,
     maxConnections: values.maxConnections

@@ -37,8 +37,8 @@ const listen = (options: ListenOptions) =>
  * A Node server hardened for hostile clients: a request must arrive whole within `requestTimeout` (Node's own
  * `headersTimeout` only covers a request that has begun, never an idle socket); at most `maxConnections` at
  * once; one request per connection, as nginx sends it (a request pipelined behind the first closes the socket
- * before it runs); refused connections and accept errors are logged once per interval with a count. Running out
- * of file descriptors is silent in Node (see `DescriptorWatch`), so it is checked every second.
+ * before it runs); refused connections, accept errors and running out of file descriptors (which Node does not
+ * report: `DescriptorWatch` looks every second) are logged once per interval with a count.
  */
 const hardened = (options: LimitOptions, report: (kind: "refused" | "accept", detail: string) => void) => {
   const timeoutMillis = Duration.toMillis(Duration.fromInputUnsafe(options.requestTimeout ?? Duration.seconds(5)))
@@ -57,6 +57,8 @@ const hardened = (options: LimitOptions, report: (kind: "refused" | "accept", de
   server.on("error", (error: NodeJS.ErrnoException) => {
     if (server.listening) report("accept", error.code ?? error.message)
   })
+  DescriptorWatch.watch(server, 1000, (code, connections) =>
+    report("accept", `${code}: ${connections} connections open on the auth port`))
   const emit = server.emit.bind(server) as (event: string, ...args: Array<unknown>) => boolean
   // The request handlers are attached by NodeHttpServer; this is the one place that sees a request before them.
   server.emit = ((event: string, ...args: Array<unknown>) => {
@@ -78,18 +80,13 @@ const listenHardened = (listenOptions: ListenOptions, limits: LimitOptions) =>
   Layer.unwrap(Effect.gen(function*() {
     const throttle = LogThrottle.make(limits.logInterval ?? Duration.minutes(1))
     const context = yield* Effect.context<never>()
-    const log = (kind: "refused" | "accept", detail: string) =>
-      kind === "refused"
-        ? throttle.log("Warn", kind, "connection refused: AUTH_HTTP_MAX_CONNECTIONS reached", { detail })
-        : throttle.log("Error", kind, "cannot accept connections (out of file descriptors?)", { detail })
-    let server: Http.Server | undefined
-    yield* DescriptorWatch.watch(Duration.seconds(1), (code) =>
-      Effect.callback<number>((resume) => {
-        if (server === undefined) return resume(Effect.succeed(0))
-        server.getConnections((_, count) => resume(Effect.succeed(count)))
-      }).pipe(Effect.flatMap((count) => log("accept", `${code}: ${count} connections open on the auth port`))))
-    const report = (kind: "refused" | "accept", detail: string) => Effect.runForkWith(context)(log(kind, detail))
-    return NodeHttpServer.layer(() => (server = hardened(limits, report)), { host: listenOptions.host, port: listenOptions.port })
+    const report = (kind: "refused" | "accept", detail: string) =>
+      Effect.runForkWith(context)(
+        kind === "refused"
+          ? throttle.log("Warn", kind, "connection refused: AUTH_HTTP_MAX_CONNECTIONS reached", { detail })
+          : throttle.log("Error", kind, "cannot accept connections (out of file descriptors?)", { detail })
+      )
+    return NodeHttpServer.layer(() => hardened(limits, report), { host: listenOptions.host, port: listenOptions.port })
   }))
 
 /** nginx's endpoint. The request log is off: nginx's headers carry passwords. */

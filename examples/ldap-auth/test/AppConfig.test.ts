@@ -42,7 +42,7 @@ describe("AppConfig", () => {
         smtp: { host: "127.0.0.1", port: 25 }
       })
       assert.deepStrictEqual(config.security, AppConfig.defaultSecurity)
-      assert.strictEqual(config.security.maxKeys, 100_000)
+      assert.deepStrictEqual(config.security.limiterMemory, { maxCounters: 100_000, maxMarkers: 100_000 })
     }))
 
   it.effect("takes IPv6 backends in brackets and keeps the shared secret redacted", () =>
@@ -98,14 +98,14 @@ describe("AppConfig", () => {
     [{ AUTH_HTTP_PORT: "" }, `AUTH_HTTP_PORT="" is not a port number (1-65535)`],
     [{ POOL_MAX_SIZE: "0" }, `POOL_MAX_SIZE="0" is below 1`],
     [{ POOL_MAX_IDLE: "four" }, `POOL_MAX_IDLE="four" is not an integer >= 0`],
+    [{ RATE_LIMIT_MAX_KEYS: "0" }, `RATE_LIMIT_MAX_KEYS="0" is below 1`],
+    [{ RATE_LIMIT_MAX_KEYS: "many" }, `RATE_LIMIT_MAX_KEYS="many" is not an integer >= 1`],
     [
       { POOL_MAX_IDLE: "20", POOL_MAX_SIZE: "16" },
       "POOL_MAX_IDLE=20 and POOL_MAX_SIZE=16: maxIdle (20) must not be above maxSize (16)"
     ],
     [{ METRICS_PORT: "9180" }, "METRICS_PORT=9180 and AUTH_HTTP_PORT=9180: both listen on AUTH_HTTP_HOST, so they must differ"],
-    [{ AUTH_SHARED_SECRET: "" }, "AUTH_SHARED_SECRET is empty: unset it to turn the X-Auth-Key check off"],
-    [{ RATE_LIMIT_MAX_KEYS: "0" }, `RATE_LIMIT_MAX_KEYS="0" is below 1`],
-    [{ RATE_LIMIT_MAX_KEYS: "many" }, `RATE_LIMIT_MAX_KEYS="many" is not an integer >= 1`]
+    [{ AUTH_SHARED_SECRET: "" }, "AUTH_SHARED_SECRET is empty: unset it to turn the X-Auth-Key check off"]
   ]
   for (const [override, line] of exact) {
     it.effect(`refuses ${JSON.stringify(override)} in one line naming the variable and the value`, () =>

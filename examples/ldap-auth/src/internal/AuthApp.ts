@@ -59,12 +59,6 @@ const bound = <R>(
     )
   )
 
-/** `RATE_LIMIT_MAX_KEYS` as the memory store's bounds (also those of the local store behind Redis). */
-const memoryBounds = (config: AppConfig.AppConfig): RateLimiterStore.MemoryOptions => ({
-  maxCounters: config.security.maxKeys,
-  maxMarkers: config.security.maxKeys
-})
-
 export const layer = (
   config: AppConfig.AppConfig,
   overrides: Overrides = {}
@@ -103,8 +97,8 @@ export const layer = (
           Layer.provide(
             overrides.rateLimiterStore ??
               (config.redis === undefined
-                ? RateLimiterStore.layerMemory(memoryBounds(config))
-                : RateLimiterStoreRedis.layer({ ...config.redis, local: memoryBounds(config) }))
+                ? RateLimiterStore.layerMemory(config.security.limiterMemory)
+                : RateLimiterStoreRedis.layer({ ...config.redis, local: config.security.limiterMemory }))
           )
         )
       )

@@ -1,13 +1,12 @@
 /**
- * Notices a process that has run out of file descriptors. Node never says so for a listening socket: when
- * `accept` fails with EMFILE, libuv frees a descriptor it keeps in reserve, accepts and closes every pending
- * connection with it and takes the reserve back, without a callback (so no `error` event on the server). Clients
- * see their connection closed at once and the log stays empty. So the watch asks the kernel itself, once per
- * `interval`: can one more descriptor be opened?
+ * Notices a server whose process has run out of file descriptors. Node never says so: when `accept` fails with
+ * EMFILE, libuv frees a descriptor it keeps in reserve, accepts and closes every pending connection with it and
+ * takes the reserve back, without a callback (so no `error` event on the server). Clients see their connection
+ * closed at once and the log stays empty. So the watch asks the kernel itself, every `intervalMillis` while the
+ * server listens: can one more descriptor be opened?
  */
 import * as Fs from "node:fs"
-import { Duration, Effect, Schedule } from "effect"
-import type { Scope } from "effect"
+import type * as Net from "node:net"
 
 /** `EMFILE` (this process) or `ENFILE` (the whole system) when no descriptor can be opened now; else `undefined`. */
 export const exhausted = (): string | undefined => {
@@ -20,12 +19,20 @@ export const exhausted = (): string | undefined => {
   }
 }
 
-/** Runs `onExhausted` with the error code at every `interval` that finds no descriptor free, until the scope closes. */
+/**
+ * From `listening` to `close`, calls `onExhausted` with the error code and the server's open connections at every
+ * look that finds no descriptor free. The timer never keeps the process alive.
+ */
 export const watch = (
-  interval: Duration.Input,
-  onExhausted: (code: string) => Effect.Effect<void>
-): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.suspend(() => {
-    const code = exhausted()
-    return code === undefined ? Effect.void : onExhausted(code)
-  }).pipe(Effect.repeat(Schedule.spaced(interval)), Effect.forkScoped, Effect.asVoid)
+  server: Net.Server,
+  intervalMillis: number,
+  onExhausted: (code: string, connections: number) => void
+): void => {
+  server.once("listening", () => {
+    const timer = setInterval(() => {
+      const code = exhausted()
+      if (code !== undefined) server.getConnections((_, count) => onExhausted(code, count))
+    }, intervalMillis).unref()
+    server.once("close", () => clearInterval(timer))
+  })
+}
