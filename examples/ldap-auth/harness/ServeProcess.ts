@@ -68,6 +68,8 @@ export const make = (
       ),
       (child) => Effect.sync(() => child.kill("SIGKILL"))
     )
+    // A spawn that fails (no bash) shows as a process that never listens, named with its stderr below.
+    child.once("error", () => {})
     let stderr = ""
     child.stderr!.on("data", (chunk: Buffer) => {
       stderr = (stderr + chunk.toString("utf8")).slice(-maxStderr)
