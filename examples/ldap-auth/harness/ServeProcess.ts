@@ -6,7 +6,8 @@
 import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
 import * as Path from "node:path"
-import { Effect, Redacted, Scope } from "effect"
+import { Duration, Effect, Redacted, Schedule } from "effect"
+import type { Scope } from "effect"
 import * as ServerProcess from "./ServerProcess.ts"
 import type * as Slapd from "./Slapd.ts"
 
@@ -41,11 +42,8 @@ export const ldapEnv = (slapd: Slapd.SlapdInstance): Record<string, string> => (
   LDAP_BIND_PASSWORD: Redacted.value(slapd.servicePassword)
 })
 
-/** Starts `serve` on two free loopback ports and waits until both listen; SIGKILL when the scope closes. */
-export const make = (
-  slapd: Slapd.SlapdInstance,
-  options: Options = {}
-): Effect.Effect<ServeProcess, ServerProcess.ServerProcessError, Scope.Scope> =>
+/** One start on two ports that were free a moment ago. */
+const start = (slapd: Slapd.SlapdInstance, options: Options) =>
   Effect.gen(function*() {
     const [authPort, metricsPort] = [yield* ServerProcess.freePort, yield* ServerProcess.freePort]
     // As `npm run ldap-auth` runs it: the pool resolved from `src/` through the package's own export condition.
@@ -78,11 +76,35 @@ export const make = (
       if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(child.exitCode))
       child.once("exit", (code) => resume(Effect.succeed(code)))
     })
-    yield* ServerProcess.waitForPorts("serve", [authPort, metricsPort]).pipe(
-      Effect.mapError((error) => new ServerProcess.ServerProcessError({ message: `${error.message}: ${stderr}`, cause: error }))
+    // Its start-up line names the auth port once both listeners are bound; a port that answers could be another
+    // process's, which took it between `freePort` and the listen.
+    yield* Effect.suspend(() => {
+      if (stderr.includes(`127.0.0.1:${authPort}/auth`)) return Effect.void
+      const message = child.exitCode !== null || child.signalCode !== null
+        ? `serve exited (${child.exitCode ?? child.signalCode}): ${stderr}`
+        : "serve has not started"
+      return Effect.fail(new ServerProcess.ServerProcessError({ message }))
+    }).pipe(
+      Effect.retry({
+        while: (error) => error.message === "serve has not started",
+        schedule: Schedule.spaced(Duration.millis(20)),
+        times: 500
+      })
     )
     return { child, authPort, metricsPort, stderr: () => stderr, exited }
   })
+
+/**
+ * Starts `serve` on two free loopback ports and waits until it says it listens on both; SIGKILL when the scope
+ * closes. A port taken by another process in the meantime means another try on other ports (three at most).
+ */
+export const make = (
+  slapd: Slapd.SlapdInstance,
+  options: Options = {}
+): Effect.Effect<ServeProcess, ServerProcess.ServerProcessError, Scope.Scope> =>
+  start(slapd, options).pipe(
+    Effect.retry({ while: (error) => error.message.includes("is already in use"), times: 2 })
+  )
 
 /** What one request got: the response (empty when nothing came), or the socket's error. */
 export interface Answer {
