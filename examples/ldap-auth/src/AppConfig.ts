@@ -46,6 +46,8 @@ export interface AppConfig {
 export interface Security {
   /** Client addresses limited per user only (a webmail host), as CIDRs. */
   readonly rateLimitExempt: ReadonlyArray<string>
+  /** The limiter's memory store: `RATE_LIMIT_MAX_KEYS` counters at most, and as many familiar markers. */
+  readonly limiterMemory: { readonly maxCounters: number; readonly maxMarkers: number }
   /** Serve without `AUTH_SHARED_SECRET` on an address that is not loopback. */
   readonly allowNoSecret: boolean
   /** A request must arrive whole within this, or its socket is closed. */
@@ -57,6 +59,7 @@ export interface Security {
 /** The `Security` defaults, for a configuration built in code. */
 export const defaultSecurity: Security = {
   rateLimitExempt: [],
+  limiterMemory: { maxCounters: 100_000, maxMarkers: 100_000 },
   allowNoSecret: false,
   requestTimeout: Duration.seconds(5),
   maxConnections: 1024
@@ -239,6 +242,13 @@ export const variables = {
     "comma-separated CIDRs (a webmail host) limited per user only, never per address",
     cidrs
   ),
+  maxKeys: Var.withDefault(
+    "RATE_LIMIT_MAX_KEYS",
+    defaultSecurity.limiterMemory.maxCounters,
+    "100000",
+    "rate-limit counters kept in memory at most, and as many familiar-address markers",
+    integer(1)
+  ),
   allowNoSecret: Var.withDefault(
     "AUTH_ALLOW_NO_SECRET",
     defaultSecurity.allowNoSecret,
@@ -283,6 +293,7 @@ const assemble = (values: Values): AppConfig => ({
   redis: values.redisUrl === undefined ? undefined : { url: values.redisUrl, timeout: values.redisTimeout },
   security: {
     rateLimitExempt: values.rateLimitExempt,
+    limiterMemory: { maxCounters: values.maxKeys, maxMarkers: values.maxKeys },
     allowNoSecret: values.allowNoSecret,
     requestTimeout: values.requestTimeout,
     maxConnections: values.maxConnections

@@ -11,6 +11,7 @@ import { HttpRouter, HttpServer } from "effect/http"
 import type { HttpServerError } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import * as AuthHttpHandler from "./AuthHttpHandler.ts"
+import * as DescriptorWatch from "./internal/descriptorWatch.ts"
 import * as LogThrottle from "./internal/logThrottle.ts"
 
 export interface ListenOptions {
@@ -36,8 +37,8 @@ const listen = (options: ListenOptions) =>
  * A Node server hardened for hostile clients: a request must arrive whole within `requestTimeout` (Node's own
  * `headersTimeout` only covers a request that has begun, never an idle socket); at most `maxConnections` at
  * once; one request per connection, as nginx sends it (a request pipelined behind the first closes the socket
- * before it runs); refused connections and accept errors (EMFILE: out of file descriptors) are logged once per
- * interval with a count.
+ * before it runs); refused connections, accept errors and running out of file descriptors (which Node does not
+ * report: `DescriptorWatch` looks every second) are logged once per interval with a count.
  */
 const hardened = (options: LimitOptions, report: (kind: "refused" | "accept", detail: string) => void) => {
   const timeoutMillis = Duration.toMillis(Duration.fromInputUnsafe(options.requestTimeout ?? Duration.seconds(5)))
@@ -56,6 +57,8 @@ const hardened = (options: LimitOptions, report: (kind: "refused" | "accept", de
   server.on("error", (error: NodeJS.ErrnoException) => {
     if (server.listening) report("accept", error.code ?? error.message)
   })
+  DescriptorWatch.watch(server, 1000, (code, connections) =>
+    report("accept", `${code}: ${connections} connections open on the auth port`))
   const emit = server.emit.bind(server) as (event: string, ...args: Array<unknown>) => boolean
   // The request handlers are attached by NodeHttpServer; this is the one place that sees a request before them.
   server.emit = ((event: string, ...args: Array<unknown>) => {

@@ -41,6 +41,8 @@ describe("AppConfig", () => {
         pop3: { host: "127.0.0.1", port: 110 },
         smtp: { host: "127.0.0.1", port: 25 }
       })
+      assert.deepStrictEqual(config.security, AppConfig.defaultSecurity)
+      assert.deepStrictEqual(config.security.limiterMemory, { maxCounters: 100_000, maxMarkers: 100_000 })
     }))
 
   it.effect("takes IPv6 backends in brackets and keeps the shared secret redacted", () =>
@@ -96,6 +98,8 @@ describe("AppConfig", () => {
     [{ AUTH_HTTP_PORT: "" }, `AUTH_HTTP_PORT="" is not a port number (1-65535)`],
     [{ POOL_MAX_SIZE: "0" }, `POOL_MAX_SIZE="0" is below 1`],
     [{ POOL_MAX_IDLE: "four" }, `POOL_MAX_IDLE="four" is not an integer >= 0`],
+    [{ RATE_LIMIT_MAX_KEYS: "0" }, `RATE_LIMIT_MAX_KEYS="0" is below 1`],
+    [{ RATE_LIMIT_MAX_KEYS: "many" }, `RATE_LIMIT_MAX_KEYS="many" is not an integer >= 1`],
     [
       { POOL_MAX_IDLE: "20", POOL_MAX_SIZE: "16" },
       "POOL_MAX_IDLE=20 and POOL_MAX_SIZE=16: maxIdle (20) must not be above maxSize (16)"

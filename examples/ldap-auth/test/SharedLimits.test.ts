@@ -3,53 +3,15 @@
  * hosts would run them: the limits they enforce are one set. Whether an attempt reached the directory is read
  * from slapd's own log (a limited attempt costs no bind).
  */
-import * as ChildProcess from "node:child_process"
-import * as Path from "node:path"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import * as RedisServer from "../harness/RedisServer.ts"
-import * as ServerProcess from "../harness/ServerProcess.ts"
+import * as ServeProcess from "../harness/ServeProcess.ts"
 import * as Slapd from "../harness/Slapd.ts"
-
-const main = Path.join(import.meta.dirname, "..", "main.ts")
 
 /** One `serve` with REDIS_URL, killed when the scope closes; resolves with its auth port. */
 const serve = (slapd: Slapd.SlapdInstance, redis: RedisServer.RedisServerInstance) =>
-  Effect.gen(function*() {
-    const [authPort, metricsPort] = [yield* ServerProcess.freePort, yield* ServerProcess.freePort]
-    const child = ChildProcess.spawn(process.execPath, ["--conditions=effect-connection-pool:source", main, "serve"], {
-      env: {
-        PATH: process.env.PATH ?? "",
-        LDAP_URLS: slapd.url,
-        LDAP_BASE_DN: slapd.baseDn,
-        LDAP_BIND_DN: slapd.serviceDn,
-        LDAP_BIND_PASSWORD: Redacted.value(slapd.servicePassword),
-        AUTH_HTTP_PORT: String(authPort),
-        METRICS_PORT: String(metricsPort),
-        REDIS_URL: redis.url(0)
-      },
-      stdio: "ignore"
-    })
-    yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-    yield* ServerProcess.waitForPorts("serve", [authPort, metricsPort])
-    return authPort
-  })
-
-const ask = (port: number, user: string, password: string, clientIp: string) =>
-  Effect.promise(async () => {
-    const response = await fetch(`http://127.0.0.1:${port}/auth`, {
-      headers: {
-        "Auth-Method": "plain",
-        "Auth-User": user,
-        "Auth-Pass": password,
-        "Auth-Protocol": "imap",
-        "Auth-Login-Attempt": "1",
-        "Client-IP": clientIp
-      }
-    })
-    await response.arrayBuffer()
-    return response.headers.get("auth-status")
-  })
+  Effect.map(ServeProcess.make(slapd, { env: { REDIS_URL: redis.url(0) } }), (server) => server.authPort)
 
 const bindsAs = (slapd: Slapd.SlapdInstance, dn: string) =>
   Effect.map(slapd.log, (log) => Slapd.operations(log).filter((op) => op.kind === "BIND" && op.dn === dn).length)
@@ -65,14 +27,14 @@ layer(Layer.merge(Slapd.layer(), RedisServer.layer), { excludeTestServices: true
         const servers = [a, b]
 
         // 16 wrong passwords for alice from one address, alternating between the servers: 10 reach LDAP.
-        for (let i = 0; i < 16; i++) yield* ask(servers[i % 2]!, "alice", "wrong", "192.0.2.7")
+        for (let i = 0; i < 16; i++) yield* ServeProcess.status(servers[i % 2]!, "alice", "wrong", "192.0.2.7")
         assert.strictEqual(yield* bindsAs(slapd, slapd.users.alice.dn), 10)
 
         // bob: 9 wrong on a, the right one on b, then a fresh budget of 10 on a, and the 11th is refused unasked.
         const bob = Redacted.value(slapd.users.bob.password)
-        for (let i = 0; i < 9; i++) yield* ask(a, "bob", "wrong", "192.0.2.8")
-        assert.strictEqual(yield* ask(b, "bob", bob, "192.0.2.8"), "OK")
-        for (let i = 0; i < 11; i++) yield* ask(a, "bob", "wrong", "192.0.2.8")
+        for (let i = 0; i < 9; i++) yield* ServeProcess.status(a, "bob", "wrong", "192.0.2.8")
+        assert.strictEqual(yield* ServeProcess.status(b, "bob", bob, "192.0.2.8"), "OK")
+        for (let i = 0; i < 11; i++) yield* ServeProcess.status(a, "bob", "wrong", "192.0.2.8")
         assert.strictEqual(yield* bindsAs(slapd, slapd.users.bob.dn), 9 + 1 + 10)
       }))
   }

@@ -96,7 +96,9 @@ export const layer = (
         }).pipe(
           Layer.provide(
             overrides.rateLimiterStore ??
-              (config.redis === undefined ? RateLimiterStore.layerMemory() : RateLimiterStoreRedis.layer(config.redis))
+              (config.redis === undefined
+                ? RateLimiterStore.layerMemory(config.security.limiterMemory)
+                : RateLimiterStoreRedis.layer({ ...config.redis, local: config.security.limiterMemory }))
           )
         )
       )
