@@ -79,8 +79,14 @@ const warnLeaks = (pool: PoolImpl<any, any>, time: number): Effect.Effect<void> 
     pool.leaseTimes.popFront()
     if (!current) continue
     const warning = warn(pool, `a connection has been lent for ${Duration.format(Duration.millis(time - leasedAt))}`)
+    const span = entry.borrowerSpan
+    // The span's name and ids, not the span itself: a log line stays short whatever the span holds.
     warnings.push(
-      entry.borrowerSpan === undefined ? warning : Effect.annotateLogs(warning, "borrowerSpan", entry.borrowerSpan)
+      span === undefined ? warning : Effect.annotateLogs(warning, {
+        ...(span._tag === "Span" ? { borrowerSpan: span.name } : {}),
+        traceId: span.traceId,
+        spanId: span.spanId
+      })
     )
   }
   return warnings.length === 0 ? Effect.void : Effect.all(warnings, { discard: true })
