@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -19,6 +19,7 @@ import * as Layer from "effect/Layer"
 import type { Pipeable } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
 import type { PoolClosedError, PoolExhaustedError, PoolTimeoutError } from "./internal/errors.ts"
+import * as internalConfig from "./internal/config.ts"
 import * as internal from "./internal/pool.ts"
 
 const TypeId: typeof internal.TypeId = internal.TypeId
@@ -193,7 +194,9 @@ export const layer = <I, A, E, R>(
 /**
  * Like {@link layer}, with sizes and durations read from `Config`, for example
  * `{ maxIdle: Config.Int("POOL_MAX_IDLE"), maxSize: Config.Int("POOL_MAX_SIZE") }`.
- * Behaviour that is code (`validate`, `recycle`) comes in `behaviour`.
+ * Behaviour that is code (`validate`, `recycle`) comes in `behaviour`. A value
+ * out of range (`maxIdle` above `maxSize`, a negative size or duration) fails
+ * with a `ConfigError` naming the key and the value read, not a defect.
  *
  * @category constructors
  */
@@ -205,10 +208,10 @@ export const layerConfig = <I, A, E, R>(
 ): Layer.Layer<I, Config.ConfigError, Exclude<R, Scope.Scope>> =>
   Layer.effect(
     tag,
-    Effect.gen(function*() {
-      const options = yield* Config.unwrap(config)
-      return yield* make({ ...behaviour, ...options, acquire })
-    })
+    Effect.flatMap(
+      internalConfig.read(config, (options): Options<A, E, R> => ({ ...behaviour, ...options, acquire })),
+      internal.makeResolved
+    )
   )
 
 /**

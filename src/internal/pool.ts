@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
 import type { ConnectionPool, Options } from "../ConnectionPool.ts"
 import { dispatch, open } from "./opening.ts"
-import { resolve } from "./options.ts"
+import { type Resolved, resolve } from "./options.ts"
 import { retire } from "./retire.ts"
 import {
   beginShutdown,
@@ -119,10 +119,15 @@ const shutdown = (pool: PoolImpl<any, any>): Effect.Effect<void> =>
     return Deferred.await(pool.drained!)
   })
 
-/** @internal */
+/** Invalid options are a defect naming the option and the value. @internal */
 export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<ConnectionPool<A, E>, never, Scope.Scope | R> =>
+  Effect.flatMap(Effect.orDie(Effect.try({ try: () => resolve(options), catch: (error) => error })), makeResolved)
+
+/** A pool from options already checked. @internal */
+export const makeResolved = <A, E, R>(
+  resolved: Resolved<A, E, R>
+): Effect.Effect<ConnectionPool<A, E>, never, Scope.Scope | R> =>
   Effect.gen(function*() {
-    const resolved = yield* Effect.try({ try: () => resolve(options), catch: (error) => error }).pipe(Effect.orDie)
     const context = yield* Effect.context<R | Scope.Scope>()
     const clock = yield* Effect.clockWith(Effect.succeed)
     const pool = new PoolImpl<A, E>(resolved, Context.omit(Scope.Scope)(context) as Context.Context<never>, clock)
