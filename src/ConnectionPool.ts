@@ -43,9 +43,16 @@ export interface ConnectionPool<in out A, in out E = never> extends Pipeable {
 
 /**
  * What the pool holds right now, and what it has opened and closed so far.
- * At every instant `total = idle + inUse + opening + closing <= maxSize` and
- * `created - closed = idle + inUse + closing` (a connection is created when
- * its `acquire` succeeds, closed when its close ends or is abandoned).
+ * At every instant:
+ *
+ * - `total = idle + inUse + opening + closing <= maxSize`;
+ * - `created - closed = idle + inUse + closing`: a connection counts in
+ *   `opening` until its `acquire` succeeds, then as created; it counts in
+ *   `closing` until its close ends or is abandoned after `closeTimeout`, then
+ *   as closed.
+ *
+ * An opening abandoned at shutdown is never counted as created: the pool sees
+ * it end as interrupted, and closes its scope (which closes the connection).
  *
  * @category models
  */

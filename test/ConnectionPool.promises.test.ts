@@ -156,7 +156,7 @@ describe("ConnectionPool promises", () => {
         const lease = yield* hold(pool)
         const waiter = yield* Effect.forkChild(ConnectionPool.use(pool, Effect.succeed))
         yield* settle
-        yield* TestClock.adjust("1 hour")
+        yield* TestClock.adjust("1 minute")
         yield* lease.end()
         assert.strictEqual(yield* Fiber.join(waiter), 1)
         assert.deepStrictEqual(validated, [])
@@ -258,7 +258,7 @@ describe("ConnectionPool promises", () => {
             acquire: conns.acquire,
             maxIdle: 1,
             idleTimeout: "1 minute",
-            housekeepingInterval: "1 second"
+            housekeepingInterval: "1 minute"
           })
           const held = yield* hold(pool)
           yield* TestClock.adjust("1 hour")
