@@ -145,8 +145,8 @@ export interface Options<A, E, R> {
   readonly maxOpening?: number | undefined
   /**
    * A lease held longer logs one warning with the pool's name, how long it has
-   * been held and the borrower's span. Checked by the upkeep every
-   * `housekeepingInterval`. Default: off.
+   * been held and the borrower's span (its name and ids). Checked by the
+   * upkeep every `housekeepingInterval`. Default: off.
    */
   readonly leakWarningAfter?: Duration.Input | undefined
   /** Names the pool in metrics (`db.client.connection.pool.name`), spans and logs. Default: `"default"`. */
