@@ -82,11 +82,12 @@ export interface ValidateInfo {
 }
 
 /**
- * How a pool opens, checks, keeps and retires its connections.
+ * How a pool opens, checks, keeps and retires its connections. `R` is what
+ * `acquire` requires, `RV` what `validate` requires (by default the same).
  *
  * @category models
  */
-export interface Options<A, E, R> {
+export interface Options<A, E, R, RV = R> {
   /**
    * Opens one connection. It runs in the connection's own scope: finalizers it
    * adds (`Effect.acquireRelease(open, close)`) close the connection when the
@@ -114,7 +115,7 @@ export interface Options<A, E, R> {
    * `validateTimeout`, an `invalidate` meanwhile) closes it and the borrower
    * keeps its place in the queue, without seeing an error.
    */
-  readonly validate?: ((connection: A, info: ValidateInfo) => Effect.Effect<boolean, unknown, R>) | undefined
+  readonly validate?: ((connection: A, info: ValidateInfo) => Effect.Effect<boolean, unknown, RV>) | undefined
   /** Idle time after which `validate` runs before lending. Default: 0 (validate on every idle lend). */
   readonly validateAfter?: Duration.Input | undefined
   /** How long `validate` may take before the connection counts as broken. Default: 5 seconds. */
@@ -185,18 +186,19 @@ export type PoolError = PoolTimeoutError | PoolExhaustedError | PoolClosedError
  *
  * @category constructors
  */
-export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<ConnectionPool<A, E>, never, Scope.Scope | R> =>
-  internal.make(options)
+export const make = <A, E, R, RV = never>(
+  options: Options<A, E, R, RV>
+): Effect.Effect<ConnectionPool<A, E>, never, Scope.Scope | R | RV> => internal.make(options)
 
 /**
  * Provides a pool as a service; the pool closes with the layer.
  *
  * @category constructors
  */
-export const layer = <I, A, E, R>(
+export const layer = <I, A, E, R, RV = never>(
   tag: Context.Key<I, ConnectionPool<A, E>>,
-  options: Options<A, E, R>
-): Layer.Layer<I, never, Exclude<R, Scope.Scope>> => Layer.effect(tag, make(options))
+  options: Options<A, E, R, RV>
+): Layer.Layer<I, never, Exclude<R | RV, Scope.Scope>> => Layer.effect(tag, make(options))
 
 /**
  * Like {@link layer}, with sizes and durations read from `Config`, for example
@@ -207,16 +209,16 @@ export const layer = <I, A, E, R>(
  *
  * @category constructors
  */
-export const layerConfig = <I, A, E, R>(
+export const layerConfig = <I, A, E, R, RV = never>(
   tag: Context.Key<I, ConnectionPool<A, E>>,
   acquire: Effect.Effect<A, E, R>,
   config: Config.Wrap<ConfigOptions>,
-  behaviour?: Pick<Options<A, E, R>, "validate" | "recycle">
-): Layer.Layer<I, Config.ConfigError, Exclude<R, Scope.Scope>> =>
+  behaviour?: Pick<Options<A, E, R, RV>, "validate" | "recycle">
+): Layer.Layer<I, Config.ConfigError, Exclude<R | RV, Scope.Scope>> =>
   Layer.effect(
     tag,
     Effect.flatMap(
-      internalConfig.read(config, (options): Options<A, E, R> => ({ ...behaviour, ...options, acquire })),
+      internalConfig.read(config, (options): Options<A, E, R, RV> => ({ ...behaviour, ...options, acquire })),
       internal.makeResolved
     )
   )

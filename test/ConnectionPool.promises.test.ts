@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber } from "effect"
+import { Context, Deferred, Duration, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import * as ConnectionPool from "../src/ConnectionPool.ts"
 import { capturing, identities } from "./utils/Checks.ts"
@@ -165,6 +165,56 @@ describe("ConnectionPool promises", () => {
         assert.deepStrictEqual(validated, [1])
       }))
   })
+
+  describe("validate's view", () => {
+    class Health extends Context.Service<Health, { readonly ok: (id: number) => boolean }>()("test/Health") {}
+
+    it.effect("validate is told how long the connection has been idle and its age, and may require services", () =>
+      Effect.gen(function*() {
+        const conns = Connections.make()
+        const seen: Array<[number, number, number]> = []
+        const pool = yield* ConnectionPool.make({
+          acquire: conns.acquire,
+          maxIdle: 1,
+          validate: (id, info) =>
+            Effect.map(Health, (health) => {
+              seen.push([id, Duration.toMillis(info.idle), Duration.toMillis(info.age)])
+              return health.ok(id)
+            })
+        }).pipe(Effect.provideService(Health, { ok: (id) => id !== 1 }))
+        const lease = yield* hold(pool)
+        yield* TestClock.adjust("10 seconds")
+        yield* lease.end()
+        yield* TestClock.adjust("30 seconds")
+        // Connection 1 is reported idle 30 s and 40 s old, and the service says it is broken.
+        assert.strictEqual(yield* ConnectionPool.use(pool, Effect.succeed), 2)
+        assert.deepStrictEqual(seen, [[1, 30_000, 40_000]])
+      }))
+  })
+
+  it.effect("a borrower waiting on an opening is served by a connection returned meanwhile; the opened one goes idle", () =>
+    Effect.gen(function*() {
+      const conns = Connections.make()
+      let slow = false
+      const pool = yield* ConnectionPool.make({
+        acquire: Effect.suspend(() => slow ? Effect.andThen(Effect.sleep("1 second"), conns.acquire) : conns.acquire),
+        maxIdle: 2,
+        maxSize: 2,
+        maxOpening: 1
+      })
+      const lease = yield* hold(pool)
+      slow = true
+      const borrower = yield* Effect.forkChild(ConnectionPool.use(pool, Effect.succeed))
+      yield* settle
+      assert.deepStrictEqual((yield* ConnectionPool.stats(pool)).opening, 1)
+      yield* TestClock.adjust("500 millis")
+      yield* lease.end()
+      assert.strictEqual(yield* Fiber.join(borrower), 1)
+      yield* TestClock.adjust("500 millis")
+      const stats = yield* ConnectionPool.stats(pool)
+      assert.deepStrictEqual([stats.idle, stats.opening, stats.created], [2, 0, 2])
+      identities(stats, 2)
+    }))
 
   it.effect("a failed opening's error goes to the longest waiter and every other waiter keeps waiting", () =>
     Effect.gen(function*() {

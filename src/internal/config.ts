@@ -76,10 +76,10 @@ const configError = (invalid: InvalidOption, source: Source | undefined): Config
  *
  * @internal
  */
-export const read = <A, E, R>(
+export const read = <A, E, R, RV>(
   config: Config.Wrap<ConfigOptions>,
-  complete: (options: ConfigOptions) => Options<A, E, R>
-): Effect.Effect<Resolved<A, E, R>, Config.ConfigError> =>
+  complete: (options: ConfigOptions) => Options<A, E, R, RV>
+): Effect.Effect<Resolved<A, E, R | RV>, Config.ConfigError> =>
   Effect.flatMap(
     ConfigProvider.ConfigProvider,
     (provider) =>

@@ -120,7 +120,9 @@ const shutdown = (pool: PoolImpl<any, any>): Effect.Effect<void> =>
   })
 
 /** Invalid options are a defect naming the option and the value. @internal */
-export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<ConnectionPool<A, E>, never, Scope.Scope | R> =>
+export const make = <A, E, R, RV>(
+  options: Options<A, E, R, RV>
+): Effect.Effect<ConnectionPool<A, E>, never, Scope.Scope | R | RV> =>
   Effect.flatMap(Effect.orDie(Effect.try({ try: () => resolve(options), catch: (error) => error })), makeResolved)
 
 /** A pool from options already checked. @internal */
