@@ -160,4 +160,24 @@ describe("ConnectionPool shutdown", () => {
       assert.strictEqual(conns.opened, 4)
       assert.isTrue(Connections.allClosedOnce(conns))
     }))
+
+  it.effect("a borrower whose connection is being validated gets PoolClosedError at once, not after validateTimeout", () =>
+    Effect.gen(function*() {
+      const conns = Connections.make()
+      const scope = yield* Scope.make()
+      const pool = yield* ConnectionPool.make({
+        acquire: conns.acquire,
+        maxIdle: 1,
+        validate: () => Effect.never,
+        validateTimeout: "1 minute"
+      }).pipe(Scope.provide(scope))
+      yield* ConnectionPool.use(pool, Effect.succeed)
+      const borrower = yield* Effect.forkChild(Effect.flip(ConnectionPool.use(pool, Effect.succeed)))
+      yield* settle
+      const closing = yield* shutdownOf(scope)
+      assert.strictEqual(tagOf(yield* Fiber.join(borrower)), "PoolClosedError")
+      yield* Fiber.join(closing)
+      assert.isTrue(Connections.allClosedOnce(conns))
+      identities(yield* ConnectionPool.stats(pool))
+    }))
 })

@@ -65,6 +65,8 @@ const validate = <A>(pool: PoolImpl<A, any>, entry: Entry<A>, deadline: number):
       result !== undefined && Exit.isSuccess(result) && result.value === true && !entry.invalidated && !pool.isClosed
     const done = fiber.pollUnsafe()
     if (done !== undefined) return Effect.succeed(verdict(Exit.isSuccess(done) ? done.value : undefined))
+    pool.validations.add(fiber)
+    fiber.addObserver(() => pool.validations.delete(fiber))
     const limit = Duration.min(pool.options.validateTimeout, Duration.millis(Math.max(0, deadline - time)))
     return Effect.flatMap(Effect.exit(Effect.interruptible(Effect.timeoutOption(Fiber.await(fiber), limit))), (exit) => {
       const result = Exit.isSuccess(exit) && Option.isSome(exit.value) && Exit.isSuccess(exit.value.value)

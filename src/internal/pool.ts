@@ -102,8 +102,9 @@ const upkeepRound = (pool: PoolImpl<any, any>): Effect.Effect<void> =>
 
 /**
  * Fails waiters with `PoolClosedError`, closes idle connections, interrupts
- * openings without waiting for them, and waits until lent connections are
- * back and every close has ended (each bounded by `closeTimeout`).
+ * openings without waiting for them and validations in progress, and waits
+ * until lent connections are back and every close has ended (each bounded by
+ * `closeTimeout`).
  */
 const shutdown = (pool: PoolImpl<any, any>): Effect.Effect<void> =>
   Effect.suspend(() => {
@@ -115,6 +116,8 @@ const shutdown = (pool: PoolImpl<any, any>): Effect.Effect<void> =>
     }
     // An opening that cannot be interrupted is abandoned: its connection is closed when it arrives.
     for (const fiber of pool.openings) fiber.interruptUnsafe()
+    // A borrower whose connection is being validated is refused as soon as its validation stops.
+    for (const fiber of pool.validations) fiber.interruptUnsafe()
     checkDrained(pool)
     return Deferred.await(pool.drained!)
   })

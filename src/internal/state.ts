@@ -101,6 +101,8 @@ export class PoolImpl<A, E> implements ConnectionPool<A, E> {
   readonly entries = new Map<A, Entry<A>>()
   /** The fibers opening connections, for shutdown to interrupt. */
   readonly openings = new Set<Fiber.Fiber<void>>()
+  /** The fibers validating connections for borrowers, for shutdown to interrupt. */
+  readonly validations = new Set<Fiber.Fiber<unknown>>()
   /** Leases in the order they began, with their start times: the leak warning reads only the oldest. */
   readonly leases = new Deque<Entry<A>>()
   readonly leaseTimes = new Deque<number>()
