@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -19,6 +19,7 @@ import * as Layer from "effect/Layer"
 import type { Pipeable } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
 import type { PoolClosedError, PoolExhaustedError, PoolTimeoutError } from "./internal/errors.ts"
+import * as internalConfig from "./internal/config.ts"
 import * as internal from "./internal/pool.ts"
 
 const TypeId: typeof internal.TypeId = internal.TypeId
@@ -42,9 +43,16 @@ export interface ConnectionPool<in out A, in out E = never> extends Pipeable {
 
 /**
  * What the pool holds right now, and what it has opened and closed so far.
- * At every instant `total = idle + inUse + opening + closing <= maxSize` and
- * `created - closed = idle + inUse + closing` (a connection is created when
- * its `acquire` succeeds, closed when its close ends or is abandoned).
+ * At every instant:
+ *
+ * - `total = idle + inUse + opening + closing <= maxSize`;
+ * - `created - closed = idle + inUse + closing`: a connection counts in
+ *   `opening` until its `acquire` succeeds, then as created; it counts in
+ *   `closing` until its close ends or is abandoned after `closeTimeout`, then
+ *   as closed.
+ *
+ * An opening abandoned at shutdown is never counted as created: the pool sees
+ * it end as interrupted, and closes its scope (which closes the connection).
  *
  * @category models
  */
@@ -74,11 +82,12 @@ export interface ValidateInfo {
 }
 
 /**
- * How a pool opens, checks, keeps and retires its connections.
+ * How a pool opens, checks, keeps and retires its connections. `R` is what
+ * `acquire` requires, `RV` what `validate` requires (by default the same).
  *
  * @category models
  */
-export interface Options<A, E, R> {
+export interface Options<A, E, R, RV = R> {
   /**
    * Opens one connection. It runs in the connection's own scope: finalizers it
    * adds (`Effect.acquireRelease(open, close)`) close the connection when the
@@ -106,7 +115,7 @@ export interface Options<A, E, R> {
    * `validateTimeout`, an `invalidate` meanwhile) closes it and the borrower
    * keeps its place in the queue, without seeing an error.
    */
-  readonly validate?: ((connection: A, info: ValidateInfo) => Effect.Effect<boolean, unknown, R>) | undefined
+  readonly validate?: ((connection: A, info: ValidateInfo) => Effect.Effect<boolean, unknown, RV>) | undefined
   /** Idle time after which `validate` runs before lending. Default: 0 (validate on every idle lend). */
   readonly validateAfter?: Duration.Input | undefined
   /** How long `validate` may take before the connection counts as broken. Default: 5 seconds. */
@@ -137,8 +146,8 @@ export interface Options<A, E, R> {
   readonly maxOpening?: number | undefined
   /**
    * A lease held longer logs one warning with the pool's name, how long it has
-   * been held and the borrower's span. Checked by the upkeep every
-   * `housekeepingInterval`. Default: off.
+   * been held and the borrower's span (its name and ids). Checked by the
+   * upkeep every `housekeepingInterval`. Default: off.
    */
   readonly leakWarningAfter?: Duration.Input | undefined
   /** Names the pool in metrics (`db.client.connection.pool.name`), spans and logs. Default: `"default"`. */
@@ -177,38 +186,41 @@ export type PoolError = PoolTimeoutError | PoolExhaustedError | PoolClosedError
  *
  * @category constructors
  */
-export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<ConnectionPool<A, E>, never, Scope.Scope | R> =>
-  internal.make(options)
+export const make = <A, E, R, RV = never>(
+  options: Options<A, E, R, RV>
+): Effect.Effect<ConnectionPool<A, E>, never, Scope.Scope | R | RV> => internal.make(options)
 
 /**
  * Provides a pool as a service; the pool closes with the layer.
  *
  * @category constructors
  */
-export const layer = <I, A, E, R>(
+export const layer = <I, A, E, R, RV = never>(
   tag: Context.Key<I, ConnectionPool<A, E>>,
-  options: Options<A, E, R>
-): Layer.Layer<I, never, Exclude<R, Scope.Scope>> => Layer.effect(tag, make(options))
+  options: Options<A, E, R, RV>
+): Layer.Layer<I, never, Exclude<R | RV, Scope.Scope>> => Layer.effect(tag, make(options))
 
 /**
  * Like {@link layer}, with sizes and durations read from `Config`, for example
  * `{ maxIdle: Config.Int("POOL_MAX_IDLE"), maxSize: Config.Int("POOL_MAX_SIZE") }`.
- * Behaviour that is code (`validate`, `recycle`) comes in `behaviour`.
+ * Behaviour that is code (`validate`, `recycle`) comes in `behaviour`. A value
+ * out of range (`maxIdle` above `maxSize`, a negative size or duration) fails
+ * with a `ConfigError` naming the key and the value read, not a defect.
  *
  * @category constructors
  */
-export const layerConfig = <I, A, E, R>(
+export const layerConfig = <I, A, E, R, RV = never>(
   tag: Context.Key<I, ConnectionPool<A, E>>,
   acquire: Effect.Effect<A, E, R>,
   config: Config.Wrap<ConfigOptions>,
-  behaviour?: Pick<Options<A, E, R>, "validate" | "recycle">
-): Layer.Layer<I, Config.ConfigError, Exclude<R, Scope.Scope>> =>
+  behaviour?: Pick<Options<A, E, R, RV>, "validate" | "recycle">
+): Layer.Layer<I, Config.ConfigError, Exclude<R | RV, Scope.Scope>> =>
   Layer.effect(
     tag,
-    Effect.gen(function*() {
-      const options = yield* Config.unwrap(config)
-      return yield* make({ ...behaviour, ...options, acquire })
-    })
+    Effect.flatMap(
+      internalConfig.read(config, (options): Options<A, E, R, RV> => ({ ...behaviour, ...options, acquire })),
+      internal.makeResolved
+    )
   )
 
 /**

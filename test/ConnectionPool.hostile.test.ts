@@ -1,26 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Logger, Scope } from "effect"
+import { Cause, Effect, Exit, Fiber, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as ConnectionPool from "../src/ConnectionPool.ts"
+import { capturing, identities } from "./utils/Checks.ts"
 import * as Connections from "./utils/Connections.ts"
 import { hold, settle } from "./utils/Lease.ts"
-
-/** The identities `Stats` documents, at any instant. */
-const identities = (stats: ConnectionPool.Stats) => {
-  assert.strictEqual(stats.total, stats.idle + stats.inUse + stats.opening + stats.closing)
-  assert.strictEqual(stats.created - stats.closed, stats.idle + stats.inUse + stats.closing)
-}
-
-/** Runs `body` with log lines captured into `lines`. */
-const capturing = <A, E, R>(lines: Array<string>, body: Effect.Effect<A, E, R>) =>
-  body.pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))])))
-
-/** Connections whose close hangs until the clock reaches `hangUntil` (never, by default). */
-const hanging = (conns: Connections.Connections, hang: { on: boolean }) =>
-  Effect.acquireRelease(
-    Effect.map(conns.acquire, (id) => id),
-    () => hang.on ? Effect.never : Effect.void
-  )
 
 describe("ConnectionPool with hostile callbacks", () => {
   it.effect("a validate that throws synchronously counts as a failed validation", () =>
@@ -122,8 +106,9 @@ describe("ConnectionPool closes", () => {
     Effect.gen(function*() {
       const conns = Connections.make()
       const hang = { on: true }
+      conns.closeWith = () => hang.on ? Effect.never : Effect.void
       const pool = yield* ConnectionPool.make({
-        acquire: hanging(conns, hang),
+        acquire: conns.acquire,
         maxIdle: 1,
         maxSize: 1,
         validate: () => Effect.succeed(false),

@@ -3,6 +3,7 @@ import { Effect, Fiber, Metric, Tracer } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import * as ConnectionPool from "../src/ConnectionPool.ts"
+import { identities } from "./utils/Checks.ts"
 import * as Connections from "./utils/Connections.ts"
 import { hold, settle } from "./utils/Lease.ts"
 
@@ -86,10 +87,15 @@ describe("ConnectionPool observability", () => {
       assert.match(text, /^db_client_connection_use_time_seconds_bucket\{db_client_connection_pool_name="ldap-bind",le="0\.4096"\} 1$/m)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 
-  it.effect("stats follow the pool: total = idle + inUse + opening, created - closed = total", () =>
+  it.effect("stats follow the pool: total = idle + inUse + opening + closing, created - closed = idle + inUse + closing", () =>
     Effect.gen(function*() {
       const conns = Connections.make()
-      const p = yield* ConnectionPool.make({ acquire: conns.acquire, maxIdle: 1 })
+      let slow = false
+      const p = yield* ConnectionPool.make({
+        acquire: Effect.suspend(() => slow ? Effect.andThen(Effect.sleep("1 second"), conns.acquire) : conns.acquire),
+        maxIdle: 1,
+        closeTimeout: "1 minute"
+      })
       const [a, b] = yield* Effect.all([hold(p), hold(p)])
       assert.deepStrictEqual(yield* ConnectionPool.stats(p), {
         idle: 0,
@@ -113,6 +119,30 @@ describe("ConnectionPool observability", () => {
         created: 2,
         closed: 1
       })
+      // While an opening runs it counts in total, not in created; while a close runs it counts in closing.
+      slow = true
+      const [c, d] = yield* Effect.all([hold(p), Effect.forkChild(hold(p))])
+      yield* settle
+      let stats = yield* ConnectionPool.stats(p)
+      assert.deepStrictEqual([stats.inUse, stats.opening, stats.waiting, stats.total, stats.created], [1, 1, 1, 2, 2])
+      identities(stats)
+      conns.closeWith = () => Effect.sleep("10 seconds")
+      yield* ConnectionPool.invalidate(p, c.connection)
+      yield* c.end()
+      stats = yield* ConnectionPool.stats(p)
+      assert.deepStrictEqual([stats.inUse, stats.opening, stats.closing, stats.total, stats.closed], [0, 1, 1, 2, 1])
+      identities(stats)
+      yield* TestClock.adjust("1 second")
+      const lease = yield* Fiber.join(d)
+      stats = yield* ConnectionPool.stats(p)
+      assert.deepStrictEqual([stats.inUse, stats.opening, stats.closing, stats.created], [1, 0, 1, 3])
+      identities(stats)
+      yield* TestClock.adjust("9 seconds")
+      stats = yield* ConnectionPool.stats(p)
+      assert.deepStrictEqual([stats.closing, stats.closed, stats.total], [0, 2, 1])
+      identities(stats)
+      conns.closeWith = undefined
+      yield* lease.end()
     }))
 
   it.effect("a borrower that has to wait is traced by a ConnectionPool.wait span", () =>

@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scope } from "effect"
+import { Cause, Effect, Exit, Fiber, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as ConnectionPool from "../src/ConnectionPool.ts"
+import { capturing, identities } from "./utils/Checks.ts"
 import * as Connections from "./utils/Connections.ts"
 
 /** A small seeded generator, so a failing storm can be replayed with the same seed. */
@@ -133,5 +134,200 @@ describe("ConnectionPool storm", () => {
         assert.strictEqual(conns.opened, stats.created + 0)
       }),
     120_000
+  )
+
+  it.effect(
+    "a hostile storm: throwing callbacks, hanging closes, random invalidate, then shutdown amid uninterruptible openings",
+    () => {
+      const lines: Array<string> = []
+      return capturing(
+        lines,
+        Effect.gen(function*() {
+          const seed = Number(process.env.STORM_SEED ?? 20261202)
+          const next = random(seed)
+          const conns = Connections.make()
+          const leased = new Set<number>()
+          const outcomes = { success: 0, failure: 0, defect: 0, interrupted: 0, timedOut: 0, openFailed: 0, closed: 0 }
+          const hostile = { validations: 0, validate: 0, recycle: 0, closes: 0, hungCloses: 0, acquire: 0 }
+          const scope = yield* Scope.make()
+          // Closes: a few hang past closeTimeout, a few throw synchronously or die.
+          conns.closeWith = () => {
+            const roll = next()
+            if (roll < 0.03) {
+              hostile.hungCloses++
+              return Effect.never
+            }
+            if (roll < 0.05) {
+              hostile.closes++
+              throw new Error("close threw")
+            }
+            if (roll < 0.06) {
+              hostile.closes++
+              return Effect.die("close died")
+            }
+            return Effect.void
+          }
+          // Openings take 0 to 4 ms, half cannot be interrupted; some fail, die or throw. Near shutdown they
+          // turn slow and uninterruptible, so that shutdown meets openings it cannot stop.
+          let slow = false
+          let slowInFlight = 0
+          const slowOpening = Effect.suspend(() => {
+            slowInFlight++
+            return Effect.uninterruptible(
+              Effect.ensuring(Effect.andThen(Effect.sleep("20 millis"), conns.acquire), Effect.sync(() => slowInFlight--))
+            )
+          })
+          const acquire = Effect.suspend(() => {
+            if (slow) return slowOpening
+            const roll = next()
+            if (roll < 0.01) conns.failures.push("refused")
+            if (roll > 0.98) {
+              hostile.acquire++
+              throw new Error("acquire threw")
+            }
+            const millis = Math.floor(next() * 5)
+            const opening = millis === 0 ? conns.acquire : Effect.andThen(Effect.sleep(millis), conns.acquire)
+            return next() < 0.5 ? Effect.uninterruptible(opening) : opening
+          })
+          const pool = yield* ConnectionPool.make({
+            acquire,
+            maxIdle: MAX_IDLE,
+            maxSize: MAX_SIZE,
+            minIdle: 1,
+            maxOpening: 3,
+            acquireTimeout: "4 millis",
+            idleTimeout: "10 millis",
+            maxLifetime: "40 millis",
+            housekeepingInterval: "2 millis",
+            closeTimeout: "20 millis",
+            validateTimeout: "3 millis",
+            validate: () => {
+              hostile.validations++
+              const roll = next()
+              if (roll < 0.02) {
+                hostile.validate++
+                throw new Error("validate threw")
+              }
+              if (roll < 0.04) return Effect.die("validate died")
+              if (roll < 0.06) return Effect.fail("validate failed")
+              if (roll < 0.07) return Effect.never
+              return Effect.succeed(roll > 0.1)
+            },
+            recycle: (exit) => {
+              if (next() < 0.01) {
+                hostile.recycle++
+                throw new Error("recycle threw")
+              }
+              return Exit.isSuccess(exit) || !(Cause.hasDies(exit.cause) || Cause.hasInterrupts(exit.cause))
+            },
+            name: "storm"
+          }).pipe(Scope.provide(scope))
+
+          const body = (connection: number, yields: number) =>
+            Effect.gen(function*() {
+              assert.isFalse(leased.has(connection), `connection ${connection} lent twice (seed ${seed})`)
+              leased.add(connection)
+              if (next() < 0.05) yield* ConnectionPool.invalidate(pool, connection)
+              yield* Effect.ensuring(
+                Effect.forEach(Array.from({ length: yields }), () => Effect.yieldNow, { discard: true }),
+                Effect.sync(() => leased.delete(connection))
+              )
+            })
+
+          const lease = Effect.suspend(() => {
+            const roll = next()
+            const yields = Math.floor(next() * 4)
+            if (roll < 0.4) return ConnectionPool.use(pool, (c) => body(c, yields)).pipe(Effect.as("success" as const))
+            if (roll < 0.55) {
+              const hold = `${1 + Math.floor(next() * 8)} millis` as const
+              return ConnectionPool.use(pool, (c) => Effect.andThen(body(c, yields), Effect.sleep(hold))).pipe(
+                Effect.as("success" as const)
+              )
+            }
+            if (roll < 0.7) {
+              return ConnectionPool.use(pool, (c) => Effect.andThen(body(c, yields), Effect.fail("typed" as const)))
+            }
+            if (roll < 0.8) {
+              return ConnectionPool.use(pool, (c) => Effect.andThen(body(c, yields), Effect.die("defect")))
+            }
+            return Effect.gen(function*() {
+              const fiber = yield* Effect.forkChild(ConnectionPool.use(pool, (c) => body(c, 1000)))
+              yield* Effect.forEach(Array.from({ length: Math.floor(next() * 6) }), () => Effect.yieldNow, {
+                discard: true
+              })
+              yield* Fiber.interrupt(fiber)
+              return "interrupted" as const
+            })
+          }).pipe(
+            Effect.exit,
+            Effect.map((exit) => {
+              if (Exit.isSuccess(exit)) return outcomes[exit.value]++
+              const text = String(exit.cause)
+              if (text.includes("PoolTimeoutError")) outcomes.timedOut++
+              else if (text.includes("PoolClosedError")) outcomes.closed++
+              else if (text.includes("refused") || text.includes("acquire threw")) outcomes.openFailed++
+              else if (text.includes("typed")) outcomes.failure++
+              else if (text.includes("defect")) outcomes.defect++
+              else throw new Error(`unexpected exit: ${text}`)
+            })
+          )
+
+          const checkInvariants = Effect.gen(function*() {
+            const stats = yield* ConnectionPool.stats(pool)
+            identities(stats, MAX_SIZE)
+            assert.isAtMost(stats.idle, MAX_IDLE)
+            assert.isAtMost(conns.live.size, MAX_SIZE)
+            assert.isAtMost(leased.size, stats.inUse)
+          })
+
+          const LEASES = 10_000
+          const WORKERS = 14
+          let done = 0
+          // Workers pause now and then, so connections also sit idle: lent from the idle set, they are validated.
+          const pause = Effect.suspend(() => next() < 0.5 ? Effect.sleep(Math.floor(next() * 4)) : Effect.void)
+          const worker = Effect.forEach(
+            Array.from({ length: LEASES / WORKERS }),
+            () => Effect.andThen(lease, Effect.andThen(Effect.sync(() => done++), pause)),
+            { discard: true }
+          )
+          const workers = yield* Effect.forEach(Array.from({ length: WORKERS }), () => Effect.forkChild(worker))
+          // Shutdown comes at a random moment, while leases, openings (some uninterruptible) and closes run.
+          const shutdownAfter = Math.floor(LEASES * (0.5 + 0.3 * next()))
+          let shutdown: Fiber.Fiber<void> | undefined
+          for (let tick = 0; tick < 5_000; tick++) {
+            yield* Effect.forEach(Array.from({ length: 50 }), () => Effect.yieldNow, { discard: true })
+            yield* checkInvariants
+            // invalidate at a random moment: the connection may be idle, lent, being validated or closing.
+            const live = [...conns.live]
+            if (live.length > 0 && next() < 0.3) yield* ConnectionPool.invalidate(pool, live[Math.floor(next() * live.length)])
+            if (done >= shutdownAfter) slow = true
+            if (shutdown === undefined && slowInFlight > 0) shutdown = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+            const stats = yield* ConnectionPool.stats(pool)
+            if (shutdown?.pollUnsafe() !== undefined && done === LEASES && stats.opening === 0 && stats.closing === 0) break
+            yield* TestClock.adjust("1 millis")
+          }
+          yield* Effect.forEach(workers, Fiber.join)
+          assert.isDefined(shutdown?.pollUnsafe(), `shutdown did not finish (seed ${seed})`)
+
+          const stats = yield* ConnectionPool.stats(pool)
+          assert.deepStrictEqual(
+            [stats.idle, stats.inUse, stats.opening, stats.closing, stats.waiting, stats.total],
+            [0, 0, 0, 0, 0, 0]
+          )
+          identities(stats)
+          assert.strictEqual(leased.size, 0)
+          // Every connection ever opened was closed exactly once, and each close that hung was abandoned and logged.
+          assert.isTrue(Connections.allClosedOnce(conns), `seed ${seed}`)
+          // Some opening outlived shutdown: its connection arrived later and was closed with the opening's scope.
+          assert.isAbove(conns.opened, stats.created, `seed ${seed}`)
+          const abandoned = lines.filter((line) => line.includes("longer than closeTimeout") && line.includes("pool=storm"))
+          assert.strictEqual(abandoned.length, hostile.hungCloses, `seed ${seed}`)
+          for (const [outcome, count] of Object.entries({ ...outcomes, ...hostile })) {
+            assert.isAbove(count, 0, `nothing counted as ${outcome} (seed ${seed})`)
+          }
+        })
+      )
+    },
+    60_000
   )
 })

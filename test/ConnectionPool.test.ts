@@ -2,13 +2,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Config, ConfigProvider, Context, Effect, Exit, Fiber, Layer, Logger, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as ConnectionPool from "../src/ConnectionPool.ts"
+import { identities } from "./utils/Checks.ts"
 import * as Connections from "./utils/Connections.ts"
 import { hold, settle } from "./utils/Lease.ts"
-
-const invariant = (stats: ConnectionPool.Stats) => {
-  assert.strictEqual(stats.total, stats.idle + stats.inUse + stats.opening)
-  assert.strictEqual(stats.created - stats.closed, stats.idle + stats.inUse)
-}
 
 describe("ConnectionPool", () => {
   describe("order", () => {
@@ -82,7 +78,7 @@ describe("ConnectionPool", () => {
         assert.strictEqual(conns.opened, 1)
         const stats = yield* ConnectionPool.stats(pool)
         assert.strictEqual(stats.inUse, 0)
-        invariant(stats)
+        identities(stats)
       }))
 
     it.effect("after a defect the connection is closed, not reused", () =>
@@ -94,7 +90,7 @@ describe("ConnectionPool", () => {
         assert.strictEqual(conns.live.size, 0)
         yield* ConnectionPool.use(pool, () => Effect.void)
         assert.strictEqual(conns.opened, 2)
-        invariant(yield* ConnectionPool.stats(pool))
+        identities(yield* ConnectionPool.stats(pool))
       }))
 
     it.effect("after interruption while using, the connection is closed and the lease returned", () =>
@@ -108,7 +104,7 @@ describe("ConnectionPool", () => {
         const stats = yield* ConnectionPool.stats(pool)
         assert.strictEqual(stats.inUse, 0)
         assert.strictEqual(conns.live.size, 0)
-        invariant(stats)
+        identities(stats)
       }))
 
     it.effect("a scope from get returns the lease when it closes", () =>
@@ -212,7 +208,7 @@ describe("ConnectionPool", () => {
         yield* ConnectionPool.use(pool, Effect.succeed)
         yield* pool.pipe(ConnectionPool.invalidate(1))
         assert.strictEqual(conns.live.size, 0)
-        invariant(yield* ConnectionPool.stats(pool))
+        identities(yield* ConnectionPool.stats(pool))
       }))
   })
 
@@ -258,7 +254,7 @@ describe("ConnectionPool", () => {
           const stats = yield* ConnectionPool.stats(pool)
           assert.strictEqual(stats.inUse, 0)
           assert.strictEqual(stats.waiting, 0)
-          invariant(stats)
+          identities(stats)
           assert.strictEqual(yield* ConnectionPool.use(pool, Effect.succeed), 1)
         }))
     }
@@ -293,7 +289,7 @@ describe("ConnectionPool", () => {
         // The first waiter got the freed slot and its open failed; the slot then went to the second.
         assert.strictEqual(yield* Fiber.join(first), "refused")
         assert.strictEqual(yield* Fiber.join(second), 2)
-        invariant(yield* ConnectionPool.stats(pool))
+        identities(yield* ConnectionPool.stats(pool))
       }))
 
     it.effect("a waiter queued behind a failing open is served once it fails", () =>
@@ -315,7 +311,7 @@ describe("ConnectionPool", () => {
         assert.strictEqual(yield* Fiber.join(first), "refused")
         yield* TestClock.adjust("1 second")
         assert.strictEqual(yield* Fiber.join(second), 1)
-        invariant(yield* ConnectionPool.stats(pool))
+        identities(yield* ConnectionPool.stats(pool))
       }))
 
     it.effect("a failing close is logged, never reaches a borrower and never wedges the pool", () => {
@@ -349,7 +345,10 @@ describe("ConnectionPool", () => {
       ["maxIdle > maxSize", { maxIdle: 5, maxSize: 2 }, `option "maxIdle" must be <= maxSize (2), got 5`],
       ["minIdle > maxIdle", { maxIdle: 1, minIdle: 2 }, `option "minIdle" must be <= maxIdle (1), got 2`],
       ["negative timeout", { maxIdle: 1, acquireTimeout: -5 }, `option "acquireTimeout" must be a duration >= 0, got -5`],
-      ["unknown order", { maxIdle: 1, order: "random" as "fifo" }, `option "order" must be "fifo" or "lifo", got "random"`]
+      ["unknown order", { maxIdle: 1, order: "random" as "fifo" }, `option "order" must be "fifo" or "lifo", got "random"`],
+      ["maxOpening 0", { maxIdle: 1, maxOpening: 0 }, `option "maxOpening" must be an integer >= 1, got 0`],
+      ["negative closeTimeout", { maxIdle: 1, closeTimeout: "-1 second" }, `option "closeTimeout" must be a duration >= 0`],
+      ["leakWarningAfter 0", { maxIdle: 1, leakWarningAfter: 0 }, `option "leakWarningAfter" must be a duration > 0, got 0`]
     ]
     for (const [name, options, message] of cases) {
       it.effect(`rejects ${name}, naming the option and the value`, () =>

@@ -44,8 +44,8 @@ const lendNow = <A>(pool: PoolImpl<A, any>, entry: Entry<A>, start: number): Ent
  * Runs `validate` in a fiber of its own, in the pool's context, bounded by
  * `validateTimeout` and the borrower's deadline. A `validate` that throws,
  * fails, dies, hangs or answers anything but `true` fails the check, and so
- * does an `invalidate` meanwhile; the connection is then closed. Fails only
- * when the borrower is interrupted.
+ * does an `invalidate` meanwhile; the caller then closes the connection. Fails
+ * only when the borrower is interrupted, having closed the connection.
  */
 const validate = <A>(pool: PoolImpl<A, any>, entry: Entry<A>, deadline: number): Effect.Effect<boolean> =>
   Effect.suspend(() => {
@@ -61,22 +61,21 @@ const validate = <A>(pool: PoolImpl<A, any>, entry: Entry<A>, deadline: number):
       check = Effect.die(defect)
     }
     const fiber = runDetached(pool, Effect.exit(check as Effect.Effect<boolean, unknown>))
-    const verdict = (result: Exit.Exit<boolean, unknown> | undefined): boolean => {
-      const ok = result !== undefined && Exit.isSuccess(result) && result.value === true && !entry.invalidated &&
-        !pool.isClosed
-      if (!ok) retire(pool, entry)
-      return ok
-    }
+    const verdict = (result: Exit.Exit<boolean, unknown> | undefined): boolean =>
+      result !== undefined && Exit.isSuccess(result) && result.value === true && !entry.invalidated && !pool.isClosed
     const done = fiber.pollUnsafe()
     if (done !== undefined) return Effect.succeed(verdict(Exit.isSuccess(done) ? done.value : undefined))
+    pool.validations.add(fiber)
+    fiber.addObserver(() => pool.validations.delete(fiber))
     const limit = Duration.min(pool.options.validateTimeout, Duration.millis(Math.max(0, deadline - time)))
     return Effect.flatMap(Effect.exit(Effect.interruptible(Effect.timeoutOption(Fiber.await(fiber), limit))), (exit) => {
       const result = Exit.isSuccess(exit) && Option.isSome(exit.value) && Exit.isSuccess(exit.value.value)
         ? exit.value.value.value
         : undefined
       if (result === undefined) fiber.interruptUnsafe()
-      const ok = verdict(result)
-      return Exit.isFailure(exit) ? Effect.failCause(exit.cause) : Effect.succeed(ok)
+      if (Exit.isSuccess(exit)) return Effect.succeed(verdict(result))
+      retire(pool, entry)
+      return Effect.failCause(exit.cause)
     })
   })
 
@@ -113,23 +112,32 @@ const awaitTurn = <A, E>(pool: PoolImpl<A, E>, waiter: Waiter<A>, start: number)
     }
     if (waiter.cause !== undefined) return Effect.failCause(waiter.cause as any)
     if (entry === undefined) return Effect.fail(timeoutError(pool))
-    if (entry.invalidated) {
-      retire(pool, entry)
-      return requeue(pool, waiter, start)
-    }
+    if (entry.invalidated) return requeue(pool, waiter, start, entry)
     if (!waiter.check || !needsValidation(pool, entry, now(pool))) return Effect.succeed(lendNow(pool, entry, start))
     return Effect.flatMap(
       validate(pool, entry, waiter.deadline),
-      (ok) => ok ? Effect.succeed(lendNow(pool, entry, start)) : requeue(pool, waiter, start)
+      (ok) => ok ? Effect.succeed(lendNow(pool, entry, start)) : requeue(pool, waiter, start, entry)
     )
   })
 
-/** After a failed check the borrower goes back to the head of the queue, unless its deadline has passed. */
-const requeue = <A, E>(pool: PoolImpl<A, E>, waiter: Waiter<A>, start: number): Effect.Effect<Entry<A>, E | PoolError> => {
-  if (pool.isClosed) return Effect.fail(closedError(pool))
-  if (now(pool) >= waiter.deadline) return Effect.fail(timeoutError(pool))
-  waiter.check = true
-  pool.waiters.unshift(waiter)
+/**
+ * After a failed check the borrower goes back to the head of the queue, unless
+ * its deadline has passed, and only then is the broken connection closed: the
+ * slot it frees serves this borrower before any later arrival.
+ */
+const requeue = <A, E>(
+  pool: PoolImpl<A, E>,
+  waiter: Waiter<A>,
+  start: number,
+  broken: Entry<A>
+): Effect.Effect<Entry<A>, E | PoolError> => {
+  const failure = pool.isClosed ? closedError(pool) : now(pool) >= waiter.deadline ? timeoutError(pool) : undefined
+  if (failure === undefined) {
+    waiter.check = true
+    pool.waiters.unshift(waiter)
+  }
+  retire(pool, broken)
+  if (failure !== undefined) return Effect.fail(failure)
   pool.dispatch()
   return awaitTurn(pool, waiter, start)
 }

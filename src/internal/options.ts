@@ -94,7 +94,7 @@ const millisOrInfinity = (option: string, value: Duration.Input | undefined): nu
  *
  * @internal
  */
-export const resolve = <A, E, R>(options: Options<A, E, R>): Resolved<A, E, R> => {
+export const resolve = <A, E, R, RV>(options: Options<A, E, R, RV>): Resolved<A, E, R | RV> => {
   if (!Effect.isEffect(options.acquire)) invalid("acquire", "an Effect that opens a connection", options.acquire)
   for (const option of ["validate", "recycle"] as const) {
     if (options[option] !== undefined && typeof options[option] !== "function") {

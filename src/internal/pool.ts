@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
 import type { ConnectionPool, Options } from "../ConnectionPool.ts"
 import { dispatch, open } from "./opening.ts"
-import { resolve } from "./options.ts"
+import { type Resolved, resolve } from "./options.ts"
 import { retire } from "./retire.ts"
 import {
   beginShutdown,
@@ -79,8 +79,14 @@ const warnLeaks = (pool: PoolImpl<any, any>, time: number): Effect.Effect<void> 
     pool.leaseTimes.popFront()
     if (!current) continue
     const warning = warn(pool, `a connection has been lent for ${Duration.format(Duration.millis(time - leasedAt))}`)
+    const span = entry.borrowerSpan
+    // The span's name and ids, not the span itself: a log line stays short whatever the span holds.
     warnings.push(
-      entry.borrowerSpan === undefined ? warning : Effect.annotateLogs(warning, "borrowerSpan", entry.borrowerSpan)
+      span === undefined ? warning : Effect.annotateLogs(warning, {
+        ...(span._tag === "Span" ? { borrowerSpan: span.name } : {}),
+        traceId: span.traceId,
+        spanId: span.spanId
+      })
     )
   }
   return warnings.length === 0 ? Effect.void : Effect.all(warnings, { discard: true })
@@ -96,8 +102,9 @@ const upkeepRound = (pool: PoolImpl<any, any>): Effect.Effect<void> =>
 
 /**
  * Fails waiters with `PoolClosedError`, closes idle connections, interrupts
- * openings without waiting for them, and waits until lent connections are
- * back and every close has ended (each bounded by `closeTimeout`).
+ * openings without waiting for them and validations in progress, and waits
+ * until lent connections are back and every close has ended (each bounded by
+ * `closeTimeout`).
  */
 const shutdown = (pool: PoolImpl<any, any>): Effect.Effect<void> =>
   Effect.suspend(() => {
@@ -109,14 +116,23 @@ const shutdown = (pool: PoolImpl<any, any>): Effect.Effect<void> =>
     }
     // An opening that cannot be interrupted is abandoned: its connection is closed when it arrives.
     for (const fiber of pool.openings) fiber.interruptUnsafe()
+    // A borrower whose connection is being validated is refused as soon as its validation stops.
+    for (const fiber of pool.validations) fiber.interruptUnsafe()
     checkDrained(pool)
     return Deferred.await(pool.drained!)
   })
 
-/** @internal */
-export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<ConnectionPool<A, E>, never, Scope.Scope | R> =>
+/** Invalid options are a defect naming the option and the value. @internal */
+export const make = <A, E, R, RV>(
+  options: Options<A, E, R, RV>
+): Effect.Effect<ConnectionPool<A, E>, never, Scope.Scope | R | RV> =>
+  Effect.flatMap(Effect.orDie(Effect.try({ try: () => resolve(options), catch: (error) => error })), makeResolved)
+
+/** A pool from options already checked. @internal */
+export const makeResolved = <A, E, R>(
+  resolved: Resolved<A, E, R>
+): Effect.Effect<ConnectionPool<A, E>, never, Scope.Scope | R> =>
   Effect.gen(function*() {
-    const resolved = yield* Effect.try({ try: () => resolve(options), catch: (error) => error }).pipe(Effect.orDie)
     const context = yield* Effect.context<R | Scope.Scope>()
     const clock = yield* Effect.clockWith(Effect.succeed)
     const pool = new PoolImpl<A, E>(resolved, Context.omit(Scope.Scope)(context) as Context.Context<never>, clock)

@@ -22,6 +22,7 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import type { ConnectionPool, Stats } from "../ConnectionPool.ts"
 import { Deque } from "./deque.ts"
 import { PoolClosedError, PoolTimeoutError } from "./errors.ts"
@@ -50,7 +51,7 @@ export class Entry<A> {
   idleSince: number
   leasedAt: number
   /** The span of the borrower holding it, kept only when leak warnings are on. */
-  borrowerSpan: unknown = undefined
+  borrowerSpan: Tracer.AnySpan | undefined = undefined
   /** Ends the current lease; made once per connection so a borrow allocates no closure for it. */
   readonly release: (exit: Exit.Exit<unknown, unknown>) => undefined
 
@@ -100,6 +101,8 @@ export class PoolImpl<A, E> implements ConnectionPool<A, E> {
   readonly entries = new Map<A, Entry<A>>()
   /** The fibers opening connections, for shutdown to interrupt. */
   readonly openings = new Set<Fiber.Fiber<void>>()
+  /** The fibers validating connections for borrowers, for shutdown to interrupt. */
+  readonly validations = new Set<Fiber.Fiber<unknown>>()
   /** Leases in the order they began, with their start times: the leak warning reads only the oldest. */
   readonly leases = new Deque<Entry<A>>()
   readonly leaseTimes = new Deque<number>()

@@ -15,6 +15,11 @@ export interface Connections {
   readonly failures: Array<string>
   /** When set, closing a connection dies with this defect. */
   closeDefect: string | undefined
+  /**
+   * When set, what a close does once it is counted: hang, fail, die or throw
+   * synchronously (it is called outside any Effect).
+   */
+  closeWith: ((id: number) => Effect.Effect<void>) | undefined
 }
 
 export const make = (): Connections => {
@@ -25,6 +30,7 @@ export const make = (): Connections => {
     maxLive: 0,
     failures: [],
     closeDefect: undefined,
+    closeWith: undefined,
     acquire: Effect.acquireRelease(
       Effect.suspend(() => {
         const failure = self.failures.shift()
@@ -34,12 +40,12 @@ export const make = (): Connections => {
         self.maxLive = Math.max(self.maxLive, self.live.size)
         return Effect.succeed(id)
       }),
-      (id) =>
-        Effect.suspend(() => {
-          self.live.delete(id)
-          self.closes.set(id, (self.closes.get(id) ?? 0) + 1)
-          return self.closeDefect === undefined ? Effect.void : Effect.die(self.closeDefect)
-        })
+      (id) => {
+        self.live.delete(id)
+        self.closes.set(id, (self.closes.get(id) ?? 0) + 1)
+        if (self.closeWith !== undefined) return self.closeWith(id)
+        return self.closeDefect === undefined ? Effect.void : Effect.die(self.closeDefect)
+      }
     )
   }
   return self
