@@ -9,7 +9,7 @@
  */
 import * as Fs from "node:fs"
 import * as Net from "node:net"
-import { Config, ConfigProvider, Data, Duration, Effect, Redacted, Result } from "effect"
+import { Config, ConfigProvider, Data, Duration, Effect, type LogLevel, Redacted, Result } from "effect"
 import type { Backend, MailProtocol } from "./AuthHttpProtocol.ts"
 import * as Var from "./internal/configVariable.ts"
 import * as Dn from "./internal/ldapDn.ts"
@@ -33,14 +33,30 @@ export interface AppConfig {
     readonly tls?: LdapClient.TlsOptions | undefined
     readonly loginAttribute: string
   }
-  readonly http: { readonly host: string; readonly port: number }
+  /** Where nginx's `auth_http` requests arrive: `host:port`, or a unix socket when `socket` is set. */
+  readonly http: {
+    readonly host: string
+    readonly port: number
+    readonly socket?: { readonly path: string; readonly mode: number } | undefined
+  }
   readonly sharedSecret: Redacted.Redacted<string> | undefined
   readonly backends: Readonly<Record<MailProtocol, Backend>>
   readonly metricsPort: number
   /** Where the rate limiter keeps its state when it is shared with other auth servers; in memory when unset. */
   readonly redis?: { readonly url: RateLimiterStoreRedis.RedisUrl; readonly timeout: Duration.Duration } | undefined
   readonly security: Security
+  /** Log level and format; `info` and the format chosen by `Logging.formatFor` when absent. */
+  readonly log?: Logging | undefined
 }
+
+/** How `serve` logs: Effect's level names, and one of Effect's own console loggers. */
+export interface Logging {
+  readonly level: LogLevel.LogLevel
+  /** `undefined`: pretty when stderr is a terminal, logfmt otherwise (journald, Loki). */
+  readonly format: LogFormat | undefined
+}
+
+export type LogFormat = "pretty" | "json" | "logfmt"
 
 /** What limits hostile traffic, beyond the rate limiter's own defaults. */
 export interface Security {
@@ -133,6 +149,39 @@ const redisTimeout = Var.parsed((raw) => {
     : Result.fail("is not a duration from 1ms to 60s such as 250ms or 1s")
 })
 
+// The unix socket: an absolute path that fits a sockaddr_un (108 bytes with its NUL), and its mode in octal.
+const socketPath = Var.checked((raw) =>
+  !raw.startsWith("/")
+    ? "is not an absolute path such as /run/mail-auth/auth.sock"
+    : Buffer.byteLength(raw) > 107 || raw.includes("\0")
+    ? "is longer than a unix socket path may be (107 bytes)"
+    : raw.endsWith("/")
+    ? "names a directory, not a socket file"
+    : undefined
+)
+
+const octalMode = Var.parsed((raw) =>
+  /^0?[0-7]{3}$/.test(raw) ? Result.succeed(parseInt(raw, 8)) : Result.fail("is not an octal file mode such as 0660")
+)
+
+const logLevels: ReadonlyArray<LogLevel.LogLevel> = ["All", "Fatal", "Error", "Warn", "Info", "Debug", "Trace", "None"]
+
+/** Effect spells the levels `Info`, `Warn`; operators write `info`, `WARN`, `warning`. */
+const logLevel = Var.parsed((raw) => {
+  const lower = raw.toLowerCase() === "warning" ? "warn" : raw.toLowerCase()
+  const level = logLevels.find((name) => name.toLowerCase() === lower)
+  return level === undefined
+    ? Result.fail(`is not a log level (${logLevels.map((name) => name.toLowerCase()).join(", ")})`)
+    : Result.succeed(level)
+})
+
+const logFormats: ReadonlyArray<LogFormat> = ["pretty", "json", "logfmt"]
+
+const logFormat = Var.parsed((raw) => {
+  const format = logFormats.find((name) => name === raw.toLowerCase())
+  return format === undefined ? Result.fail("is not pretty, json or logfmt") : Result.succeed(format)
+})
+
 const attributeName = Var.checked((raw) =>
   /^[A-Za-z][A-Za-z0-9-]*$/.test(raw) ? undefined : "is not an attribute name such as uid"
 )
@@ -201,6 +250,19 @@ export const variables = {
   maxSize: Var.withDefault("POOL_MAX_SIZE", 16, "16", "LDAP connections per pool at most", integer(1)),
   httpHost: Var.withDefault("AUTH_HTTP_HOST", "127.0.0.1", "127.0.0.1", "IP address the auth_http and metrics listeners bind", ipAddress),
   httpPort: Var.withDefault("AUTH_HTTP_PORT", 9180, "9180", "port of GET /auth for nginx's auth_http", port),
+  httpSocket: Var.optional(
+    "AUTH_HTTP_SOCKET",
+    "listen on AUTH_HTTP_HOST:AUTH_HTTP_PORT",
+    "unix socket GET /auth listens on instead (nginx: auth_http unix:/path:/auth); a stale one is replaced",
+    socketPath
+  ),
+  httpSocketMode: Var.withDefault(
+    "AUTH_HTTP_SOCKET_MODE",
+    0o660,
+    "0660",
+    "file mode of AUTH_HTTP_SOCKET, in octal: nginx's user must be able to write to it",
+    octalMode
+  ),
   sharedSecret: Var.optional(
     "AUTH_SHARED_SECRET",
     "no X-Auth-Key check",
@@ -259,6 +321,19 @@ export const variables = {
     "1024",
     "connections open at once on the auth port; the rest are refused at once",
     integer(1)
+  ),
+  logLevel: Var.withDefault(
+    "LOG_LEVEL",
+    "Info" as LogLevel.LogLevel,
+    "info",
+    "least severe level logged: trace, debug (every login), info, warn, error, fatal, none",
+    logLevel
+  ),
+  logFormat: Var.optional(
+    "LOG_FORMAT",
+    "pretty on a terminal, logfmt otherwise",
+    "log line format: pretty, json or logfmt (one line per entry, for journald or Loki)",
+    logFormat
   )
 }
 
@@ -276,7 +351,11 @@ const assemble = (values: Values): AppConfig => ({
     tls: { startTls: values.startTls, ca: values.tlsCaFile, serverName: values.tlsServerName },
     loginAttribute: values.loginAttribute
   },
-  http: { host: values.httpHost, port: values.httpPort },
+  http: {
+    host: values.httpHost,
+    port: values.httpPort,
+    socket: values.httpSocket === undefined ? undefined : { path: values.httpSocket, mode: values.httpSocketMode }
+  },
   sharedSecret: values.sharedSecret,
   backends: { imap: values.imap, pop3: values.pop3, smtp: values.smtp },
   metricsPort: values.metricsPort,
@@ -286,7 +365,8 @@ const assemble = (values: Values): AppConfig => ({
     allowNoSecret: values.allowNoSecret,
     requestTimeout: values.requestTimeout,
     maxConnections: values.maxConnections
-  }
+  },
+  log: { level: values.logLevel, format: values.logFormat }
 })
 
 /** A rule over several variables, each already valid on its own; the line names all of them with their values. */
@@ -301,7 +381,7 @@ const rules: ReadonlyArray<Rule> = [
   {
     variables: ["metricsPort", "httpPort"],
     check: (config) =>
-      config.metricsPort === config.http.port ? "both listen on AUTH_HTTP_HOST, so they must differ" : undefined
+      config.http.socket === undefined && config.metricsPort === config.http.port ? "both listen on AUTH_HTTP_HOST, so they must differ" : undefined
   }
 ]
 

@@ -12,12 +12,19 @@ import type { HttpServerError } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import * as AuthHttpHandler from "./AuthHttpHandler.ts"
 import * as LogThrottle from "./internal/logThrottle.ts"
+import * as UnixSocket from "./internal/unixSocket.ts"
 
 export interface ListenOptions {
   /** 127.0.0.1 unless you mean it: the endpoint answers who may read mail. */
   readonly host: string
   /** 0 picks a free port (tests); read it back with `port`. */
   readonly port: number
+  /**
+   * Listen on this unix socket instead of `host` and `port`, with this file mode (nginx's user must be able to
+   * write to it). A stale socket file is replaced, a live server's or a file that is not a socket is refused, and
+   * the file is removed when the layer closes.
+   */
+  readonly socket?: { readonly path: string; readonly mode: number } | undefined
 }
 
 export interface LimitOptions {
@@ -29,8 +36,20 @@ export interface LimitOptions {
   readonly logInterval?: Duration.Input | undefined
 }
 
-const listen = (options: ListenOptions) =>
-  NodeHttpServer.layer(() => Http.createServer(), { host: options.host, port: options.port })
+/** A Node server on `options`' address: for a unix socket, the stale file is cleared first and the mode set after. */
+const listenOn = (
+  options: ListenOptions,
+  create: () => Http.Server
+): Layer.Layer<
+  Layer.Success<ReturnType<typeof NodeHttpServer.layer>>,
+  HttpServerError.ServeError | UnixSocket.SocketPathError
+> => {
+  const socket = options.socket
+  if (socket === undefined) return NodeHttpServer.layer(create, { host: options.host, port: options.port })
+  return Layer.unwrap(
+    Effect.as(UnixSocket.claim(socket.path), NodeHttpServer.layer(create, { path: socket.path }))
+  ).pipe(Layer.tap(() => UnixSocket.settle(socket.path, socket.mode)))
+}
 
 /**
  * A Node server hardened for hostile clients: a request must arrive whole within `requestTimeout` (Node's own
@@ -83,23 +102,28 @@ const listenHardened = (listenOptions: ListenOptions, limits: LimitOptions) =>
           ? throttle.log("Warn", kind, "connection refused: AUTH_HTTP_MAX_CONNECTIONS reached", { detail })
           : throttle.log("Error", kind, "cannot accept connections (out of file descriptors?)", { detail })
       )
-    return NodeHttpServer.layer(() => hardened(limits, report), { host: listenOptions.host, port: listenOptions.port })
+    return listenOn(listenOptions, () => hardened(limits, report))
   }))
 
 /** nginx's endpoint. The request log is off: nginx's headers carry passwords. */
 export const layer = (
   options: ListenOptions,
   limits: LimitOptions = {}
-): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, AuthHttpHandler.AuthHttpHandler> =>
+): Layer.Layer<
+  HttpServer.HttpServer,
+  HttpServerError.ServeError | UnixSocket.SocketPathError,
+  AuthHttpHandler.AuthHttpHandler
+> =>
   HttpRouter.serve(HttpRouter.add("GET", "/auth", AuthHttpHandler.route), {
     disableLogger: true,
     disableListenLog: true
   }).pipe(Layer.provideMerge(listenHardened(options, limits)))
 
 /** `GET /metrics` in Prometheus text format: the pool's `db.client.connection.*` and the login metrics. */
-export const layerMetrics = (options: ListenOptions): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError> =>
+export const layerMetrics = (options: Omit<ListenOptions, "socket">): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError> =>
   HttpRouter.serve(PrometheusMetrics.layerHttp(), { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provideMerge(listen(options))
+    // Never on a socket: a balancer or a probe reaches it over TCP.
+    Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), { host: options.host, port: options.port }))
   )
 
 /** The port a server layer is bound to, e.g. after listening on port 0. */
