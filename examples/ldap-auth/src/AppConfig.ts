@@ -354,7 +354,7 @@ const assemble = (values: Values): AppConfig => ({
   http: {
     host: values.httpHost,
     port: values.httpPort,
-    socket: values.httpSocket === undefined ? undefined : { path: values.httpSocket, mode: values.httpSocketMode }
+    ...(values.httpSocket === undefined ? {} : { socket: { path: values.httpSocket, mode: values.httpSocketMode } })
   },
   sharedSecret: values.sharedSecret,
   backends: { imap: values.imap, pop3: values.pop3, smtp: values.smtp },
