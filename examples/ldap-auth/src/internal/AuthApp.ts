@@ -55,13 +55,16 @@ const why = (cause: unknown): string => {
 const bound = <R>(
   server: Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError | UnixSocket.SocketPathError, R>,
   variable: { readonly name: string; readonly value: string },
-  address: string
+  /** `host:port`, left out for a socket, whose variable already names it. */
+  address: string | undefined
 ) =>
   Layer.build(server).pipe(
     Effect.flatMap((context) => Effect.provideContext(AuthHttpServer.port, context)),
     Effect.mapError((error) =>
       new ListenError({
-        message: `${variable.name}=${variable.value}: ${address} ${error._tag === "SocketPathError" ? error.message : why(error.cause)}`,
+        message: `${variable.name}=${variable.value}: ${address === undefined ? "" : `${address} `}${
+          error._tag === "SocketPathError" ? error.message : why(error.cause)
+        }`,
         cause: error.cause
       })
     )
@@ -100,7 +103,7 @@ export const layer = (
         socket === undefined
           ? { name: AppConfig.variables.httpPort.name, value: String(config.http.port) }
           : { name: AppConfig.variables.httpSocket.name, value: socket.path },
-        socket === undefined ? `${host}:${config.http.port}` : "the socket"
+        socket === undefined ? `${host}:${config.http.port}` : undefined
       )
       const metricsPort = yield* bound(
         AuthHttpServer.layerMetrics({ host, port: config.metricsPort }),

@@ -10,18 +10,24 @@ import type * as AppConfig from "../AppConfig.ts"
 export const formatFor = (format: AppConfig.LogFormat | undefined, isTerminal: boolean): AppConfig.LogFormat =>
   format ?? (isTerminal ? "pretty" : "logfmt")
 
-const loggerOf = (format: AppConfig.LogFormat) =>
-  format === "json" ? Logger.consoleJson : format === "logfmt" ? Logger.consoleLogFmt : Logger.consolePretty()
+// `Logger.consoleJson` and `consoleLogFmt` write to stdout whatever `Logger.LogToStderr` says (only the pretty
+// logger reads it), and stdout carries the commands' results: their formatters go to stderr here instead.
+const loggerOf = (format: AppConfig.LogFormat, isTerminal: boolean) =>
+  format === "json"
+    ? Logger.withConsoleError(Logger.formatJson)
+    : format === "logfmt"
+    ? Logger.withConsoleError(Logger.formatLogFmt)
+    : Logger.consolePretty({ colors: isTerminal })
 
 /**
- * Replaces the loggers and sets the minimum level. The console loggers write to stderr when `Logger.LogToStderr`
- * is set, as the entry point does.
+ * Replaces the loggers and sets the minimum level. Every format writes to stderr; the pretty one because the
+ * entry point sets `Logger.LogToStderr`, and colours only when stderr is a terminal.
  */
 export const layer = (
   logging: AppConfig.Logging | undefined,
   isTerminal: boolean = process.stderr.isTTY === true
 ): Layer.Layer<never> =>
   Layer.mergeAll(
-    Logger.layer([loggerOf(formatFor(logging?.format, isTerminal))]),
+    Logger.layer([loggerOf(formatFor(logging?.format, isTerminal), isTerminal)]),
     Layer.succeed(References.MinimumLogLevel, logging?.level ?? "Info")
   )

@@ -47,7 +47,7 @@ export const claim = (path: string): Effect.Effect<void, SocketPathError> =>
       return yield* new SocketPathError({ reason: "NotASocket", message: "exists and is not a socket; refusing to replace it" })
     }
     if (yield* answers(path)) {
-      return yield* new SocketPathError({ reason: "InUse", message: "is in use: a running server answers on it" })
+      return yield* new SocketPathError({ reason: "InUse", message: "a running server answers on it; stop it first" })
     }
     yield* Effect.tryPromise({ try: () => Fs.unlink(path), catch: (cause) => cause }).pipe(
       Effect.catch((cause) =>
