@@ -8,6 +8,7 @@ import { Argument, Command } from "effect/cli"
 import * as AppConfig from "./AppConfig.ts"
 import type { AuthError } from "./AuthError.ts"
 import * as AuthApp from "./internal/AuthApp.ts"
+import * as LdapProbe from "./internal/ldapProbe.ts"
 import * as Logging from "./internal/logging.ts"
 import { readPassword } from "./internal/readPassword.ts"
 import * as LdapAuth from "./LdapAuth.ts"
@@ -57,6 +58,33 @@ const checkSecret = (config: AppConfig.AppConfig) => {
   )
 }
 
+/**
+ * Binds the service account once on every server: refused credentials stop `serve` (every login would fail),
+ * a directory that does not answer is one warning and `serve` starts anyway (logins answer temporary until it
+ * does, and the pools connect by themselves once it is back).
+ */
+const checkDirectory = (config: AppConfig.AppConfig) =>
+  Effect.gen(function*() {
+    const results = yield* Effect.forEach(
+      config.ldap.urls,
+      (url) => Effect.map(Effect.result(LdapProbe.bindOnce(config.ldap, url)), (result) => ({ url, result })),
+      { concurrency: "unbounded" }
+    )
+    const failed = results.flatMap(({ result, url }) => (result._tag === "Failure" ? [{ url, error: result.failure }] : []))
+    const refused = failed.find(({ error }) => error.reason === "Misconfigured")
+    if (refused !== undefined) {
+      return yield* configurationError([
+        `${AppConfig.variables.bindDn.name}=${config.ldap.bindDn}: ${refused.url} refuses this service account's credentials (invalid credentials); check ${AppConfig.variables.bindDn.name} and ${AppConfig.variables.bindPassword.name}`
+      ])
+    }
+    if (failed.length === 0) return
+    yield* Effect.logWarning(
+      `${failed.length === results.length ? "no LDAP server" : `${failed.length} of ${results.length} LDAP servers`} answered the start-up check, serving anyway (logins answer temporary until one does): ${
+        failed.map(({ error }) => error.message.split("\n")[0]).join("; ")
+      }`
+    )
+  })
+
 /** The start-up line: where it listens, which directory (no secrets), the pool sizes and where the limits live. */
 const startedLine = (config: AppConfig.AppConfig, app: AuthApp.AuthApp["Service"]) => {
   const { host, socket } = config.http
@@ -79,6 +107,8 @@ export const serve = Command.make("serve", {}, Effect.fn("Cli.serve")(function*(
     yield* Layer.launch(
       Layer.effectDiscard(
         Effect.gen(function*() {
+          // After the listeners are bound, so that a port in use is reported first and alone.
+          yield* checkDirectory(config)
           yield* Effect.logInfo(startedLine(config, yield* AuthApp.AuthApp))
           yield* Ref.set(started, true)
         })
@@ -121,9 +151,9 @@ export const check = Command.make("check", {
     return
   }
   const error = result.failure
-  const line = error.reason === "Temporary" ? `temporary: ${temporaryReason(error)}` : "invalid"
-  yield* Console.log(line)
-  return yield* new CliExit({ code: error.reason === "Temporary" ? 2 : 1, message: error.message })
+  const temporary = error.reason === "Temporary" || error.reason === "Misconfigured"
+  yield* Console.log(temporary ? `temporary: ${temporaryReason(error)}` : "invalid")
+  return yield* new CliExit({ code: temporary ? 2 : 1, message: error.message })
 })).pipe(
   Command.withShortDescription("Check one user's password against LDAP (password from standard input)"),
   Command.withDescription(
