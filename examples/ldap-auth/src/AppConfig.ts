@@ -273,7 +273,7 @@ export const variables = {
   imap: Var.withDefault("MAIL_BACKEND_IMAP", defaultBackend(143), "127.0.0.1:143", "IMAP server nginx proxies to", backend),
   pop3: Var.withDefault("MAIL_BACKEND_POP3", defaultBackend(110), "127.0.0.1:110", "POP3 server nginx proxies to", backend),
   smtp: Var.withDefault("MAIL_BACKEND_SMTP", defaultBackend(25), "127.0.0.1:25", "SMTP server nginx proxies to", backend),
-  metricsPort: Var.withDefault("METRICS_PORT", 9181, "9181", "port of GET /metrics (Prometheus), on AUTH_HTTP_HOST", port),
+  metricsPort: Var.withDefault("METRICS_PORT", 9181, "9181", "port of GET /metrics (Prometheus) and GET /healthz, on AUTH_HTTP_HOST", port),
   redisUrl: Var.optional(
     "REDIS_URL",
     "limits kept in this process's memory",

@@ -7,10 +7,11 @@ import * as Http from "node:http"
 import type * as Net from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Duration, Effect, Layer } from "effect"
-import { HttpRouter, HttpServer } from "effect/http"
+import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import type { HttpServerError } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import * as AuthHttpHandler from "./AuthHttpHandler.ts"
+import * as Health from "./Health.ts"
 import * as LogThrottle from "./internal/logThrottle.ts"
 import * as UnixSocket from "./internal/unixSocket.ts"
 
@@ -119,9 +120,27 @@ export const layer = (
     disableListenLog: true
   }).pipe(Layer.provideMerge(listenHardened(options, limits)))
 
-/** `GET /metrics` in Prometheus text format: the pool's `db.client.connection.*` and the login metrics. */
-export const layerMetrics = (options: Omit<ListenOptions, "socket">): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError> =>
-  HttpRouter.serve(PrometheusMetrics.layerHttp(), { disableLogger: true, disableListenLog: true }).pipe(
+/** `GET /healthz`: 200 or 503, one line of JSON saying why (`{"status":"ok","ldap":…}`). */
+const healthz = Effect.gen(function*() {
+  const report = yield* (yield* Health.Health).check
+  return HttpServerResponse.text(JSON.stringify(report.body) + "\n", {
+    status: report.healthy ? 200 : 503,
+    contentType: "application/json",
+    headers: { "Cache-Control": "no-store" }
+  })
+})
+
+/**
+ * The operators' listener: `GET /metrics` in Prometheus text format (the pool's `db.client.connection.*` and the
+ * login metrics) and `GET /healthz` for a balancer or a probe.
+ */
+export const layerMetrics = (
+  options: Omit<ListenOptions, "socket">
+): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, Health.Health> =>
+  HttpRouter.serve(Layer.mergeAll(PrometheusMetrics.layerHttp(), HttpRouter.add("GET", "/healthz", healthz)), {
+    disableLogger: true,
+    disableListenLog: true
+  }).pipe(
     // Never on a socket: a balancer or a probe reaches it over TCP.
     Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), { host: options.host, port: options.port }))
   )

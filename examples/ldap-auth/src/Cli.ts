@@ -93,7 +93,7 @@ const startedLine = (config: AppConfig.AppConfig, app: AuthApp.AuthApp["Service"
   const limits = config.redis === undefined
     ? "this process's memory"
     : `redis://${config.redis.url.host}:${config.redis.url.port}/${config.redis.url.db}`
-  return `auth server started: auth_http on ${auth}, metrics on http://${host}:${app.metricsPort}/metrics; ` +
+  return `auth server started: auth_http on ${auth}, metrics and health on http://${host}:${app.metricsPort} (/metrics, /healthz); ` +
     `LDAP ${config.ldap.urls.join(" ")}${tls} as ${config.ldap.bindDn}; ` +
     `pools of ${config.ldap.maxSize} connections (${config.ldap.maxIdle} idle), a search and a bind pool per server; ` +
     `rate limits in ${limits}`

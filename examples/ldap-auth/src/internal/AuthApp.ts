@@ -8,6 +8,7 @@ import type { HttpServer, HttpServerError } from "effect/http"
 import * as AppConfig from "../AppConfig.ts"
 import * as AuthHttpHandler from "../AuthHttpHandler.ts"
 import * as AuthHttpServer from "../AuthHttpServer.ts"
+import * as Health from "../Health.ts"
 import * as LdapAuth from "../LdapAuth.ts"
 import * as RateLimiter from "../RateLimiter.ts"
 import * as RateLimiterStore from "../RateLimiterStore.ts"
@@ -30,6 +31,8 @@ export interface Overrides {
   readonly handler?: Partial<AuthHttpHandler.Options> | undefined
   /** How often the `info` line with the logins by result is written. Default 1 minute. */
   readonly summaryInterval?: Duration.Input | undefined
+  /** A directory answer this recent makes `/healthz` healthy without a probe. Default 30 seconds. */
+  readonly healthInterval?: Duration.Input | undefined
 }
 
 /** A listener could not start; the message names the variable that chose the address, and the address. */
@@ -70,7 +73,10 @@ const bound = <R>(
     )
   )
 
-/** The handler, with every answer counted for the periodic summary line. */
+/**
+ * The handler, with every answer counted for the periodic summary line; a right or wrong password is an answer
+ * of the directory, which keeps `/healthz` healthy without probing.
+ */
 const handlerLayer = (config: AppConfig.AppConfig, overrides: Overrides) =>
   Layer.effect(
     AuthHttpHandler.AuthHttpHandler,
@@ -81,8 +87,13 @@ const handlerLayer = (config: AppConfig.AppConfig, overrides: Overrides) =>
         ...overrides.handler
       })
       const summary = yield* LoginSummary.make(overrides.summaryInterval ?? Duration.minutes(1))
+      const health = yield* Health.Health
       return AuthHttpHandler.AuthHttpHandler.of({
-        decide: (headers) => Effect.tap(handler.decide(headers), (decision) => summary.count(decision.outcome))
+        decide: (headers) =>
+          Effect.tap(handler.decide(headers), (decision) =>
+            decision.outcome === "ok" || decision.outcome === "invalid"
+              ? Effect.andThen(health.answered, summary.count(decision.outcome))
+              : summary.count(decision.outcome))
       })
     })
   )
@@ -128,5 +139,7 @@ export const layer = (
           )
         )
       )
-    )
+    ),
+    // One instance for both: the handler records the directory's answers, `/healthz` reads them.
+    Layer.provide(Health.layer({ ...config.ldap, ...overrides.ldap, interval: overrides.healthInterval }))
   )
