@@ -11,6 +11,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import { Config, ConfigProvider, Data, Duration, Effect, type LogLevel, Redacted, Result } from "effect"
 import type { Backend, MailProtocol } from "./AuthHttpProtocol.ts"
+import * as OpsKinds from "./internal/configOpsKinds.ts"
 import * as Var from "./internal/configVariable.ts"
 import * as Dn from "./internal/ldapDn.ts"
 import * as Filter from "./internal/ldapFilter.ts"
@@ -149,39 +150,6 @@ const redisTimeout = Var.parsed((raw) => {
     : Result.fail("is not a duration from 1ms to 60s such as 250ms or 1s")
 })
 
-// The unix socket: an absolute path that fits a sockaddr_un (108 bytes with its NUL), and its mode in octal.
-const socketPath = Var.checked((raw) =>
-  !raw.startsWith("/")
-    ? "is not an absolute path such as /run/mail-auth/auth.sock"
-    : Buffer.byteLength(raw) > 107 || raw.includes("\0")
-    ? "is longer than a unix socket path may be (107 bytes)"
-    : raw.endsWith("/")
-    ? "names a directory, not a socket file"
-    : undefined
-)
-
-const octalMode = Var.parsed((raw) =>
-  /^0?[0-7]{3}$/.test(raw) ? Result.succeed(parseInt(raw, 8)) : Result.fail("is not an octal file mode such as 0660")
-)
-
-const logLevels: ReadonlyArray<LogLevel.LogLevel> = ["All", "Fatal", "Error", "Warn", "Info", "Debug", "Trace", "None"]
-
-/** Effect spells the levels `Info`, `Warn`; operators write `info`, `WARN`, `warning`. */
-const logLevel = Var.parsed((raw) => {
-  const lower = raw.toLowerCase() === "warning" ? "warn" : raw.toLowerCase()
-  const level = logLevels.find((name) => name.toLowerCase() === lower)
-  return level === undefined
-    ? Result.fail(`is not a log level (${logLevels.map((name) => name.toLowerCase()).join(", ")})`)
-    : Result.succeed(level)
-})
-
-const logFormats: ReadonlyArray<LogFormat> = ["pretty", "json", "logfmt"]
-
-const logFormat = Var.parsed((raw) => {
-  const format = logFormats.find((name) => name === raw.toLowerCase())
-  return format === undefined ? Result.fail("is not pretty, json or logfmt") : Result.succeed(format)
-})
-
 const attributeName = Var.checked((raw) =>
   /^[A-Za-z][A-Za-z0-9-]*$/.test(raw) ? undefined : "is not an attribute name such as uid"
 )
@@ -254,14 +222,14 @@ export const variables = {
     "AUTH_HTTP_SOCKET",
     "listen on AUTH_HTTP_HOST:AUTH_HTTP_PORT",
     "unix socket GET /auth listens on instead (nginx: auth_http unix:/path:/auth); a stale one is replaced",
-    socketPath
+    OpsKinds.socketPath
   ),
   httpSocketMode: Var.withDefault(
     "AUTH_HTTP_SOCKET_MODE",
     0o660,
     "0660",
     "file mode of AUTH_HTTP_SOCKET, in octal: nginx's user must be able to write to it",
-    octalMode
+    OpsKinds.octalMode
   ),
   sharedSecret: Var.optional(
     "AUTH_SHARED_SECRET",
@@ -327,13 +295,13 @@ export const variables = {
     "Info" as LogLevel.LogLevel,
     "info",
     "least severe level logged: trace, debug (every login), info, warn, error, fatal, none",
-    logLevel
+    OpsKinds.logLevel
   ),
   logFormat: Var.optional(
     "LOG_FORMAT",
     "pretty on a terminal, logfmt otherwise",
     "log line format: pretty, json or logfmt (one line per entry, for journald or Loki)",
-    logFormat
+    OpsKinds.logFormat
   )
 }
 
