@@ -2,7 +2,8 @@
  * The service account, at start-up and at run time, against real slapd: `serve` (a child process) stops with one
  * line naming LDAP_BIND_DN when the directory refuses the account, and starts with one warning when the
  * directory does not answer; at run time a refused account is `Misconfigured`, answered temporary and logged as
- * a misconfiguration once per interval (on `TestClock`), never as a directory that did not answer.
+ * a misconfiguration once per interval (on `TestClock`), never as a directory that did not answer. And what an
+ * operator reads from a running `serve` with `LOG_FORMAT` and `LOG_LEVEL` set.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Layer, Logger, Redacted, References } from "effect"
@@ -77,6 +78,44 @@ layer(Slapd.layer(), { excludeTestServices: true, timeout: 120_000 })("serve's s
       assert.strictEqual(yield* ask(env.AUTH_HTTP_PORT, Redacted.value(slapd.users.alice.password)), "OK")
       serve.child.kill("SIGTERM")
       assert.strictEqual(yield* serve.exited, 0)
+    }))
+
+  it.effect("LOG_FORMAT=json LOG_LEVEL=DEBUG: one JSON object a line, each login at debug, start and stop at info", () =>
+    Effect.gen(function*() {
+      const slapd = yield* Slapd.Slapd
+      const env = yield* serveEnv(slapd, { LOG_FORMAT: "json", LOG_LEVEL: "DEBUG" })
+      const serve = yield* ServeChild.spawn(env)
+      yield* ServeChild.waitForLog(serve, (stderr) => stderr.includes("auth server started"))
+      assert.strictEqual(yield* ask(env.AUTH_HTTP_PORT, Redacted.value(slapd.users.alice.password)), "OK")
+      assert.strictEqual(yield* ask(env.AUTH_HTTP_PORT, "wrong-password"), "Invalid login or password")
+      serve.child.kill("SIGTERM")
+      assert.strictEqual(yield* serve.exited, 0)
+      const entries = serve.stderr().split("\n").filter((line) => line !== "").map((line) =>
+        JSON.parse(line) as { message: unknown; level: string; annotations: Record<string, unknown> }
+      )
+      const logins = entries.filter((entry) => entry.message === "login")
+      assert.deepStrictEqual(logins.map((entry) => [entry.level, entry.annotations.outcome]), [["DEBUG", "ok"], ["DEBUG", "invalid"]])
+      const info = entries.filter((entry) => entry.level === "INFO").map((entry) => String(entry.message))
+      assert.match(info[0]!, new RegExp(`^auth server started: auth_http on http://127\\.0\\.0\\.1:${env.AUTH_HTTP_PORT}/auth, `))
+      assert.include(info[0]!, `; LDAP ${slapd.url} as ${slapd.serviceDn}; pools of 16 connections (4 idle)`)
+      assert.include(info[0]!, "; rate limits in this process's memory")
+      // The summary's remainder at shutdown, then the last line.
+      assert.deepStrictEqual(info.slice(1), ["logins since the last summary: 2 (invalid 1, ok 1)", "auth server stopped"])
+      for (const secret of [env.LDAP_BIND_PASSWORD, env.AUTH_SHARED_SECRET, Redacted.value(slapd.users.alice.password), "wrong-password"]) {
+        assert.notInclude(serve.stderr(), secret)
+      }
+    }))
+
+  it.effect("LOG_LEVEL=warn keeps a healthy start and stop out of the log", () =>
+    Effect.gen(function*() {
+      const slapd = yield* Slapd.Slapd
+      const env = yield* serveEnv(slapd, { LOG_LEVEL: "warn" })
+      const serve = yield* ServeChild.spawn(env)
+      yield* ServerProcess.waitForPorts("serve", [Number(env.AUTH_HTTP_PORT), Number(env.METRICS_PORT)])
+      assert.strictEqual(yield* ask(env.AUTH_HTTP_PORT, "wrong-password"), "Invalid login or password")
+      serve.child.kill("SIGTERM")
+      assert.strictEqual(yield* serve.exited, 0)
+      assert.strictEqual(serve.stderr(), "")
     }))
 })
 
