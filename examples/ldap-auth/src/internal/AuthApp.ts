@@ -1,6 +1,6 @@
 /**
- * The whole auth server as one layer, from an `AppConfig`: LDAP pools, rate limiter, handler, the nginx
- * endpoint and the metrics endpoint. `serve` launches it; `demo` and the end-to-end tests build it on port 0
+ * The whole auth server as one layer, from an `AppConfig`: LDAP pools, rate limiter, handler (with the login
+ * summary), the nginx endpoint (TCP or a unix socket) and the metrics and health endpoint. `serve` launches it; `demo` and the end-to-end tests build it on port 0
  * and read the ports back from `AuthApp`.
  */
 import { Context, Data, Duration, Effect, Layer } from "effect"
