@@ -17,7 +17,10 @@ export class SocketPathError extends Data.TaggedError("SocketPathError")<{
 
 const code = (cause: unknown) => (cause as { readonly code?: unknown } | undefined)?.code
 
-/** Whether something accepts connections on the socket; a refused or timed-out connect means nobody does. */
+/**
+ * Whether something listens on the socket. A stale one refuses at once (ECONNREFUSED); a connect that neither
+ * succeeds nor fails within a second is a live server with a full backlog, never a file to remove.
+ */
 const answers = (path: string): Effect.Effect<boolean> =>
   Effect.callback<boolean>((resume) => {
     const socket = Net.connect({ path })
@@ -28,8 +31,8 @@ const answers = (path: string): Effect.Effect<boolean> =>
     socket.once("error", () => resume(Effect.succeed(false)))
     return Effect.sync(() => socket.destroy())
   }).pipe(
-    // A live server accepts at once (the kernel does, from its backlog); a frozen one still accepts.
-    Effect.timeoutOrElse({ duration: Duration.seconds(1), orElse: () => Effect.succeed(false) })
+    // The kernel accepts into the backlog for the server, so even a frozen (SIGSTOP) server answers here.
+    Effect.timeoutOrElse({ duration: Duration.seconds(1), orElse: () => Effect.succeed(true) })
   )
 
 /** Makes `path` free for `listen`: nothing there, or a stale socket, which is removed. */
