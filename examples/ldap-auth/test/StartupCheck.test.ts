@@ -62,6 +62,20 @@ layer(Slapd.layer(), { excludeTestServices: true, timeout: 120_000 })("serve's s
       assert.notInclude(wrongPassword.stderr + unknown.stderr, "not-the-password")
     }))
 
+  it.effect("check with a refused service account: temporary, saying so, exit 2", () =>
+    Effect.gen(function*() {
+      const slapd = yield* Slapd.Slapd
+      const result = yield* ServeChild.runToExit(yield* serveEnv(slapd, { LDAP_BIND_PASSWORD: "not-the-password" }), {
+        args: ["check", "alice"],
+        stdin: `${Redacted.value(slapd.users.alice.password)}\n`
+      })
+      assert.deepStrictEqual(result, {
+        code: 2,
+        stdout: `temporary: ${slapd.url} refused the service account ${slapd.serviceDn}: invalid credentials (result 49)\n`,
+        stderr: ""
+      })
+    }))
+
   it.effect("a directory that does not answer is one warning; serve starts and logins work once it is back", () =>
     Effect.gen(function*() {
       const slapd = yield* Slapd.Slapd
