@@ -5,10 +5,11 @@
  * comes from the same server.
  */
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, Redacted } from "effect"
+import { Context, Effect, Fiber, Layer, Logger, Random, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import * as Slapd from "../harness/Slapd.ts"
 import * as AppConfig from "../src/AppConfig.ts"
+import * as Health from "../src/Health.ts"
 import * as AuthApp from "../src/internal/AuthApp.ts"
 
 const start = (slapd: Slapd.SlapdInstance, bindPassword = slapd.servicePassword) =>
@@ -117,6 +118,33 @@ layer(Slapd.layer(), { excludeTestServices: true, timeout: 60_000 })("GET /healt
       const before = yield* serviceBinds(slapd)
       const answers = yield* Effect.all(Array.from({ length: 50 }, () => server.healthz), { concurrency: "unbounded" })
       assert.deepStrictEqual([...new Set(answers.map((answer) => answer.status))], [200])
+      assert.strictEqual((yield* serviceBinds(slapd)) - before, 1)
+    }).pipe(Effect.provide(TestClock.layer())))
+
+  it.effect("200 checks, a random third interrupted (the one running the probe among them): the rest share one bind", () =>
+    Effect.gen(function*() {
+      const slapd = yield* Slapd.Slapd
+      const health = yield* Health.make({ ...slapd.authOptions })
+      const before = yield* serviceBinds(slapd)
+      // The first fiber runs until the probe waits for slapd: it is the prober, and is interrupted for sure.
+      const prober = yield* Effect.forkChild(health.check, { startImmediately: true })
+      const others = yield* Effect.forEach(Array.from({ length: 199 }), () =>
+        Effect.forkChild(Effect.andThen(Effect.yieldNow, health.check)))
+      const fibers = [prober, ...others]
+      yield* Effect.forkChild(Fiber.interrupt(prober))
+      const interrupted = new Set([0])
+      for (let i = 1; i < fibers.length; i++) {
+        if ((yield* Random.next) < 1 / 3) {
+          interrupted.add(i)
+          yield* Effect.forkChild(Fiber.interrupt(fibers[i]!))
+        }
+      }
+      for (let i = 0; i < fibers.length; i++) {
+        const exit = yield* Fiber.await(fibers[i]!)
+        if (exit._tag === "Success") assert.isTrue(exit.value.healthy, JSON.stringify(exit.value.body))
+        else assert.isTrue(interrupted.has(i), `fiber ${i} failed without being interrupted`)
+      }
+      assert.isTrue((yield* health.check).healthy)
       assert.strictEqual((yield* serviceBinds(slapd)) - before, 1)
     }).pipe(Effect.provide(TestClock.layer())))
 
