@@ -37,20 +37,8 @@ export interface LimitOptions {
   readonly logInterval?: Duration.Input | undefined
 }
 
-/** A Node server on `options`' address: for a unix socket, the stale file is cleared first and the mode set after. */
-const listenOn = (
-  options: ListenOptions,
-  create: () => Http.Server
-): Layer.Layer<
-  Layer.Success<ReturnType<typeof NodeHttpServer.layer>>,
-  HttpServerError.ServeError | UnixSocket.SocketPathError
-> => {
-  const socket = options.socket
-  if (socket === undefined) return NodeHttpServer.layer(create, { host: options.host, port: options.port })
-  return Layer.unwrap(
-    Effect.as(UnixSocket.claim(socket.path), NodeHttpServer.layer(create, { path: socket.path }))
-  ).pipe(Layer.tap(() => UnixSocket.settle(socket.path, socket.mode)))
-}
+const listen = (options: ListenOptions) =>
+  NodeHttpServer.layer(() => Http.createServer(), { host: options.host, port: options.port })
 
 /**
  * A Node server hardened for hostile clients: a request must arrive whole within `requestTimeout` (Node's own
@@ -91,6 +79,21 @@ const hardened = (options: LimitOptions, report: (kind: "refused" | "accept", de
     return emit(event, ...args)
   }) as typeof server.emit
   return server
+}
+
+/** A Node server on `options`' address: for a unix socket, the stale file is cleared first and the mode set after. */
+const listenOn = (
+  options: ListenOptions,
+  create: () => Http.Server
+): Layer.Layer<
+  Layer.Success<ReturnType<typeof NodeHttpServer.layer>>,
+  HttpServerError.ServeError | UnixSocket.SocketPathError
+> => {
+  const socket = options.socket
+  if (socket === undefined) return NodeHttpServer.layer(create, { host: options.host, port: options.port })
+  return Layer.unwrap(
+    Effect.as(UnixSocket.claim(socket.path), NodeHttpServer.layer(create, { path: socket.path }))
+  ).pipe(Layer.tap(() => UnixSocket.settle(socket.path, socket.mode)))
 }
 
 const listenHardened = (listenOptions: ListenOptions, limits: LimitOptions) =>
@@ -142,7 +145,7 @@ export const layerMetrics = (
     disableListenLog: true
   }).pipe(
     // Never on a socket: a balancer or a probe reaches it over TCP.
-    Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), { host: options.host, port: options.port }))
+    Layer.provideMerge(listen(options))
   )
 
 /** The port a server layer is bound to, e.g. after listening on port 0. */
