@@ -11,9 +11,9 @@ import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import type { HttpServerError } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import * as AuthHttpHandler from "./AuthHttpHandler.ts"
-import * as Health from "./Health.ts"
 import * as LogThrottle from "./internal/logThrottle.ts"
 import * as UnixSocket from "./internal/unixSocket.ts"
+import * as Health from "./Health.ts"
 
 export interface ListenOptions {
   /** 127.0.0.1 unless you mean it: the endpoint answers who may read mail. */
