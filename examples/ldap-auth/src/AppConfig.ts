@@ -9,8 +9,9 @@
  */
 import * as Fs from "node:fs"
 import * as Net from "node:net"
-import { Config, ConfigProvider, Data, Duration, Effect, Redacted, Result } from "effect"
+import { Config, ConfigProvider, Data, Duration, Effect, type LogLevel, Redacted, Result } from "effect"
 import type { Backend, MailProtocol } from "./AuthHttpProtocol.ts"
+import * as OpsKinds from "./internal/configOpsKinds.ts"
 import * as Var from "./internal/configVariable.ts"
 import * as Dn from "./internal/ldapDn.ts"
 import * as Filter from "./internal/ldapFilter.ts"
@@ -33,14 +34,30 @@ export interface AppConfig {
     readonly tls?: LdapClient.TlsOptions | undefined
     readonly loginAttribute: string
   }
-  readonly http: { readonly host: string; readonly port: number }
+  /** Where nginx's `auth_http` requests arrive: `host:port`, or a unix socket when `socket` is set. */
+  readonly http: {
+    readonly host: string
+    readonly port: number
+    readonly socket?: { readonly path: string; readonly mode: number } | undefined
+  }
   readonly sharedSecret: Redacted.Redacted<string> | undefined
   readonly backends: Readonly<Record<MailProtocol, Backend>>
   readonly metricsPort: number
   /** Where the rate limiter keeps its state when it is shared with other auth servers; in memory when unset. */
   readonly redis?: { readonly url: RateLimiterStoreRedis.RedisUrl; readonly timeout: Duration.Duration } | undefined
   readonly security: Security
+  /** Log level and format; `info` and the format chosen by `Logging.formatFor` when absent. */
+  readonly log?: Logging | undefined
 }
+
+/** How `serve` logs: Effect's level names, and one of Effect's own console loggers. */
+export interface Logging {
+  readonly level: LogLevel.LogLevel
+  /** `undefined`: pretty when stderr is a terminal, logfmt otherwise (journald, Loki). */
+  readonly format: LogFormat | undefined
+}
+
+export type LogFormat = "pretty" | "json" | "logfmt"
 
 /** What limits hostile traffic, beyond the rate limiter's own defaults. */
 export interface Security {
@@ -204,6 +221,19 @@ export const variables = {
   maxSize: Var.withDefault("POOL_MAX_SIZE", 16, "16", "LDAP connections per pool at most", integer(1)),
   httpHost: Var.withDefault("AUTH_HTTP_HOST", "127.0.0.1", "127.0.0.1", "IP address the auth_http and metrics listeners bind", ipAddress),
   httpPort: Var.withDefault("AUTH_HTTP_PORT", 9180, "9180", "port of GET /auth for nginx's auth_http", port),
+  httpSocket: Var.optional(
+    "AUTH_HTTP_SOCKET",
+    "listen on AUTH_HTTP_HOST:AUTH_HTTP_PORT",
+    "unix socket GET /auth listens on instead (nginx: auth_http unix:/path:/auth); a stale one is replaced",
+    OpsKinds.socketPath
+  ),
+  httpSocketMode: Var.withDefault(
+    "AUTH_HTTP_SOCKET_MODE",
+    0o660,
+    "0660",
+    "file mode of AUTH_HTTP_SOCKET, in octal: nginx's user must be able to write to it",
+    OpsKinds.octalMode
+  ),
   sharedSecret: Var.optional(
     "AUTH_SHARED_SECRET",
     "no X-Auth-Key check",
@@ -214,7 +244,7 @@ export const variables = {
   imap: Var.withDefault("MAIL_BACKEND_IMAP", defaultBackend(143), "127.0.0.1:143", "IMAP server nginx proxies to", backend),
   pop3: Var.withDefault("MAIL_BACKEND_POP3", defaultBackend(110), "127.0.0.1:110", "POP3 server nginx proxies to", backend),
   smtp: Var.withDefault("MAIL_BACKEND_SMTP", defaultBackend(25), "127.0.0.1:25", "SMTP server nginx proxies to", backend),
-  metricsPort: Var.withDefault("METRICS_PORT", 9181, "9181", "port of GET /metrics (Prometheus), on AUTH_HTTP_HOST", port),
+  metricsPort: Var.withDefault("METRICS_PORT", 9181, "9181", "port of GET /metrics (Prometheus) and GET /healthz, on AUTH_HTTP_HOST", port),
   redisUrl: Var.optional(
     "REDIS_URL",
     "limits kept in this process's memory",
@@ -269,6 +299,19 @@ export const variables = {
     "1024",
     "connections open at once on the auth port; the rest are refused at once",
     integer(1)
+  ),
+  logLevel: Var.withDefault(
+    "LOG_LEVEL",
+    "Info" as LogLevel.LogLevel,
+    "info",
+    "least severe level logged: trace, debug (every login), info, warn, error, fatal, none",
+    OpsKinds.logLevel
+  ),
+  logFormat: Var.optional(
+    "LOG_FORMAT",
+    "pretty on a terminal, logfmt otherwise",
+    "log line format: pretty, json or logfmt (one line per entry, for journald or Loki)",
+    OpsKinds.logFormat
   )
 }
 
@@ -286,7 +329,11 @@ const assemble = (values: Values): AppConfig => ({
     tls: { startTls: values.startTls, ca: values.tlsCaFile, serverName: values.tlsServerName },
     loginAttribute: values.loginAttribute
   },
-  http: { host: values.httpHost, port: values.httpPort },
+  http: {
+    host: values.httpHost,
+    port: values.httpPort,
+    ...(values.httpSocket === undefined ? {} : { socket: { path: values.httpSocket, mode: values.httpSocketMode } })
+  },
   sharedSecret: values.sharedSecret,
   backends: { imap: values.imap, pop3: values.pop3, smtp: values.smtp },
   metricsPort: values.metricsPort,
@@ -297,7 +344,8 @@ const assemble = (values: Values): AppConfig => ({
     allowNoSecret: values.allowNoSecret,
     requestTimeout: values.requestTimeout,
     maxConnections: values.maxConnections
-  }
+  },
+  log: { level: values.logLevel, format: values.logFormat }
 })
 
 /** A rule over several variables, each already valid on its own; the line names all of them with their values. */
@@ -312,7 +360,7 @@ const rules: ReadonlyArray<Rule> = [
   {
     variables: ["metricsPort", "httpPort"],
     check: (config) =>
-      config.metricsPort === config.http.port ? "both listen on AUTH_HTTP_HOST, so they must differ" : undefined
+      config.http.socket === undefined && config.metricsPort === config.http.port ? "both listen on AUTH_HTTP_HOST, so they must differ" : undefined
   }
 ]
 

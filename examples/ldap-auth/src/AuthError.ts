@@ -13,6 +13,11 @@ export type AuthErrorReason =
   | "RejectedInput"
   /** The rate limiter spent the entry's budget: the password was not tried. */
   | "RateLimited"
+  /**
+   * The directory refused the service account: no login can succeed until its DN or password is fixed. Answer
+   * it like `Temporary` (a right password must not read as wrong), but log it as the setting it is.
+   */
+  | "Misconfigured"
 
 export class AuthError extends Data.TaggedError("AuthError")<{
   readonly reason: AuthErrorReason

@@ -96,7 +96,7 @@ export const make = (
         } satisfies Decision
       }
       const error = result.failure
-      if (error === "deadline" || error.reason === "Temporary") {
+      if (error === "deadline" || error.reason === "Temporary" || error.reason === "Misconfigured") {
         yield* ticket.abandoned
         return refuse("temporary", "temporary", request)
       }

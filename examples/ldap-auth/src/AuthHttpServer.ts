@@ -7,18 +7,26 @@ import * as Http from "node:http"
 import type * as Net from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Duration, Effect, Layer } from "effect"
-import { HttpRouter, HttpServer } from "effect/http"
+import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import type { HttpServerError } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import * as AuthHttpHandler from "./AuthHttpHandler.ts"
 import * as DescriptorWatch from "./internal/descriptorWatch.ts"
 import * as LogThrottle from "./internal/logThrottle.ts"
+import * as UnixSocket from "./internal/unixSocket.ts"
+import * as Health from "./Health.ts"
 
 export interface ListenOptions {
   /** 127.0.0.1 unless you mean it: the endpoint answers who may read mail. */
   readonly host: string
   /** 0 picks a free port (tests); read it back with `port`. */
   readonly port: number
+  /**
+   * Listen on this unix socket instead of `host` and `port`, with this file mode (nginx's user must be able to
+   * write to it). A stale socket file is replaced, a live server's or a file that is not a socket is refused, and
+   * the file is removed when the layer closes.
+   */
+  readonly socket?: { readonly path: string; readonly mode: number } | undefined
 }
 
 export interface LimitOptions {
@@ -76,6 +84,21 @@ const hardened = (options: LimitOptions, report: (kind: "refused" | "accept", de
   return server
 }
 
+/** A Node server on `options`' address: for a unix socket, the stale file is cleared first and the mode set after. */
+const listenOn = (
+  options: ListenOptions,
+  create: () => Http.Server
+): Layer.Layer<
+  Layer.Success<ReturnType<typeof NodeHttpServer.layer>>,
+  HttpServerError.ServeError | UnixSocket.SocketPathError
+> => {
+  const socket = options.socket
+  if (socket === undefined) return NodeHttpServer.layer(create, { host: options.host, port: options.port })
+  return Layer.unwrap(
+    Effect.as(UnixSocket.claim(socket.path), NodeHttpServer.layer(create, { path: socket.path }))
+  ).pipe(Layer.tap(() => UnixSocket.settle(socket.path, socket.mode)))
+}
+
 const listenHardened = (listenOptions: ListenOptions, limits: LimitOptions) =>
   Layer.unwrap(Effect.gen(function*() {
     const throttle = LogThrottle.make(limits.logInterval ?? Duration.minutes(1))
@@ -86,22 +109,45 @@ const listenHardened = (listenOptions: ListenOptions, limits: LimitOptions) =>
           ? throttle.log("Warn", kind, "connection refused: AUTH_HTTP_MAX_CONNECTIONS reached", { detail })
           : throttle.log("Error", kind, "cannot accept connections (out of file descriptors?)", { detail })
       )
-    return NodeHttpServer.layer(() => hardened(limits, report), { host: listenOptions.host, port: listenOptions.port })
+    return listenOn(listenOptions, () => hardened(limits, report))
   }))
 
 /** nginx's endpoint. The request log is off: nginx's headers carry passwords. */
 export const layer = (
   options: ListenOptions,
   limits: LimitOptions = {}
-): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, AuthHttpHandler.AuthHttpHandler> =>
+): Layer.Layer<
+  HttpServer.HttpServer,
+  HttpServerError.ServeError | UnixSocket.SocketPathError,
+  AuthHttpHandler.AuthHttpHandler
+> =>
   HttpRouter.serve(HttpRouter.add("GET", "/auth", AuthHttpHandler.route), {
     disableLogger: true,
     disableListenLog: true
   }).pipe(Layer.provideMerge(listenHardened(options, limits)))
 
-/** `GET /metrics` in Prometheus text format: the pool's `db.client.connection.*` and the login metrics. */
-export const layerMetrics = (options: ListenOptions): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError> =>
-  HttpRouter.serve(PrometheusMetrics.layerHttp(), { disableLogger: true, disableListenLog: true }).pipe(
+/** `GET /healthz`: 200 or 503, one line of JSON saying why (`{"status":"ok","ldap":…}`). */
+const healthz = Effect.gen(function*() {
+  const report = yield* (yield* Health.Health).check
+  return HttpServerResponse.text(JSON.stringify(report.body) + "\n", {
+    status: report.healthy ? 200 : 503,
+    contentType: "application/json",
+    headers: { "Cache-Control": "no-store" }
+  })
+})
+
+/**
+ * The operators' listener: `GET /metrics` in Prometheus text format (the pool's `db.client.connection.*` and the
+ * login metrics) and `GET /healthz` for a balancer or a probe.
+ */
+export const layerMetrics = (
+  options: Omit<ListenOptions, "socket">
+): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, Health.Health> =>
+  HttpRouter.serve(Layer.mergeAll(PrometheusMetrics.layerHttp(), HttpRouter.add("GET", "/healthz", healthz)), {
+    disableLogger: true,
+    disableListenLog: true
+  }).pipe(
+    // Never on a socket: a balancer or a probe reaches it over TCP.
     Layer.provideMerge(listen(options))
   )
 

@@ -3,11 +3,13 @@
  * (read from standard input, never from argv, where `ps` would show it) and exits 0 / 1 / 2 for ok / invalid /
  * temporary. The entry point adds `demo` from the harness, which the server code never imports.
  */
-import { Console, Data, Effect, Layer, References, Runtime } from "effect"
+import { Console, Data, Effect, Layer, Ref, References, Runtime } from "effect"
 import { Argument, Command } from "effect/cli"
 import * as AppConfig from "./AppConfig.ts"
 import type { AuthError } from "./AuthError.ts"
 import * as AuthApp from "./internal/AuthApp.ts"
+import * as LdapProbe from "./internal/ldapProbe.ts"
+import * as Logging from "./internal/logging.ts"
 import { readPassword } from "./internal/readPassword.ts"
 import * as LdapAuth from "./LdapAuth.ts"
 
@@ -45,7 +47,8 @@ const isLoopback = (host: string) => /^(127\.|::ffff:127\.)/i.test(host) || host
  */
 const checkSecret = (config: AppConfig.AppConfig) => {
   if (config.sharedSecret !== undefined) return Effect.void
-  if (!isLoopback(config.http.host) && !config.security.allowNoSecret) {
+  // On a unix socket, who may connect is the socket's mode; AUTH_HTTP_HOST then carries only the metrics.
+  if (config.http.socket === undefined && !isLoopback(config.http.host) && !config.security.allowNoSecret) {
     return configurationError([
       `AUTH_SHARED_SECRET is not set and AUTH_HTTP_HOST=${config.http.host} is not loopback; set a secret, or AUTH_ALLOW_NO_SECRET=true`
     ])
@@ -55,19 +58,68 @@ const checkSecret = (config: AppConfig.AppConfig) => {
   )
 }
 
+/**
+ * Binds the service account once on every server: refused credentials stop `serve` (every login would fail),
+ * a directory that does not answer is one warning and `serve` starts anyway (logins answer temporary until it
+ * does, and the pools connect by themselves once it is back).
+ */
+const checkDirectory = (config: AppConfig.AppConfig) =>
+  Effect.gen(function*() {
+    const results = yield* Effect.forEach(
+      config.ldap.urls,
+      (url) => Effect.map(Effect.result(LdapProbe.bindOnce(config.ldap, url)), (result) => ({ url, result })),
+      { concurrency: "unbounded" }
+    )
+    const failed = results.flatMap(({ result, url }) => (result._tag === "Failure" ? [{ url, error: result.failure }] : []))
+    const refused = failed.find(({ error }) => error.reason === "Misconfigured")
+    if (refused !== undefined) {
+      return yield* configurationError([
+        `${AppConfig.variables.bindDn.name}=${config.ldap.bindDn}: ${refused.url} refuses this service account's credentials (invalid credentials); check ${AppConfig.variables.bindDn.name} and ${AppConfig.variables.bindPassword.name}`
+      ])
+    }
+    if (failed.length === 0) return
+    yield* Effect.logWarning(
+      `${failed.length === results.length ? "no LDAP server" : `${failed.length} of ${results.length} LDAP servers`} answered the start-up check, serving anyway (logins answer temporary until one does): ${
+        failed.map(({ error }) => error.message.split("\n")[0]).join("; ")
+      }`
+    )
+  })
+
+/** The start-up line: where it listens, which directory (no secrets), the pool sizes and where the limits live. */
+const startedLine = (config: AppConfig.AppConfig, app: AuthApp.AuthApp["Service"]) => {
+  const { host, socket } = config.http
+  const auth = socket === undefined ? `http://${host}:${app.authPort}/auth` : `unix:${socket.path}:/auth`
+  const tls = config.ldap.tls?.startTls === true ? " with StartTLS" : ""
+  const limits = config.redis === undefined
+    ? "this process's memory"
+    : `redis://${config.redis.url.host}:${config.redis.url.port}/${config.redis.url.db}`
+  return `auth server started: auth_http on ${auth}, metrics and health on http://${host}:${app.metricsPort} (/metrics, /healthz); ` +
+    `LDAP ${config.ldap.urls.join(" ")}${tls} as ${config.ldap.bindDn}; ` +
+    `pools of ${config.ldap.maxSize} connections (${config.ldap.maxIdle} idle), a search and a bind pool per server; ` +
+    `rate limits in ${limits}`
+}
+
 export const serve = Command.make("serve", {}, Effect.fn("Cli.serve")(function*() {
   const config = yield* loadConfig
-  yield* checkSecret(config)
-  yield* Layer.launch(
-    Layer.effectDiscard(
-      Effect.gen(function*() {
-        const app = yield* AuthApp.AuthApp
-        yield* Effect.logInfo(
-          `auth_http on http://${config.http.host}:${app.authPort}/auth, metrics on http://${config.http.host}:${app.metricsPort}/metrics`
-        )
-      })
-    ).pipe(Layer.provideMerge(AuthApp.layer(config)))
-  ).pipe(Effect.catchTag("ListenError", (error) => configurationError([error.message])))
+  const started = yield* Ref.make(false)
+  yield* Effect.gen(function*() {
+    yield* checkSecret(config)
+    yield* Layer.launch(
+      Layer.effectDiscard(
+        Effect.gen(function*() {
+          // After the listeners are bound, so that a port in use is reported first and alone.
+          yield* checkDirectory(config)
+          yield* Effect.logInfo(startedLine(config, yield* AuthApp.AuthApp))
+          yield* Ref.set(started, true)
+        })
+      ).pipe(Layer.provideMerge(AuthApp.layer(config)))
+    ).pipe(
+      Effect.onExit(() =>
+        Effect.flatMap(Ref.get(started), (was) => was ? Effect.logInfo("auth server stopped") : Effect.void)
+      ),
+      Effect.catchTag("ListenError", (error) => configurationError([error.message]))
+    )
+  }).pipe(Effect.provide(Logging.layer(config.log)))
 })).pipe(
   Command.withShortDescription("Run the nginx auth_http server, configured from the environment"),
   Command.withDescription(serveDescription)
@@ -99,9 +151,9 @@ export const check = Command.make("check", {
     return
   }
   const error = result.failure
-  const line = error.reason === "Temporary" ? `temporary: ${temporaryReason(error)}` : "invalid"
-  yield* Console.log(line)
-  return yield* new CliExit({ code: error.reason === "Temporary" ? 2 : 1, message: error.message })
+  const temporary = error.reason === "Temporary" || error.reason === "Misconfigured"
+  yield* Console.log(temporary ? `temporary: ${temporaryReason(error)}` : "invalid")
+  return yield* new CliExit({ code: temporary ? 2 : 1, message: error.message })
 })).pipe(
   Command.withShortDescription("Check one user's password against LDAP (password from standard input)"),
   Command.withDescription(

@@ -55,6 +55,8 @@ export interface LdapAuthOptions {
   readonly idleTimeout?: Duration.Input | undefined
   /** How long a server that failed is skipped. Default: 10 seconds. */
   readonly serverCooldown?: Duration.Input | undefined
+  /** A refused service account is logged once per interval (every login meets it). Default: 1 minute. */
+  readonly logInterval?: Duration.Input | undefined
   /** Prefix of the pool names in metrics. Default: `"ldap"`. */
   readonly name?: string | undefined
 }
@@ -70,8 +72,8 @@ export interface AuthenticatedUser {
 export class LdapAuth extends Context.Service<LdapAuth, {
   /**
    * Checks a user name and password. Fails with `InvalidCredentials` for an unknown, ambiguous or wrongly
-   * authenticated user alike, `Temporary` when no server answered in time, `RejectedInput` for input that broke
-   * a rule (and never reached the directory). The directory matches names its own way (`ALICE` finds alice):
+   * authenticated user alike, `Temporary` when no server answered in time, `Misconfigured` when the directory
+   * refused the service account, `RejectedInput` for input that broke a rule (and never reached the directory). The directory matches names its own way (`ALICE` finds alice):
    * take the canonical name (`login`) from the returned entry, not from the input.
    *
    * `admit`, when given, is asked once the directory has named the entry and before the password is tried

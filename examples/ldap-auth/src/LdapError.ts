@@ -23,6 +23,11 @@ export type LdapErrorReason =
    * closed and nothing was sent on it in clear.
    */
   | "Insecure"
+  /**
+   * The directory refused the service account's own bind (result 49): a setting to fix (its DN or password), not
+   * a fault that passes by itself. The server did answer.
+   */
+  | "Misconfigured"
 
 export class LdapError extends Data.TaggedError("LdapError")<{
   readonly reason: LdapErrorReason

@@ -2,9 +2,10 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Redacted } from "effect"
+import { Duration, Effect, type LogLevel, Redacted } from "effect"
 import * as AppConfig from "../src/AppConfig.ts"
 import * as Dn from "../src/internal/ldapDn.ts"
+import * as Logging from "../src/internal/logging.ts"
 import * as LdapUrl from "../src/internal/ldapUrl.ts"
 import * as LdapAuth from "../src/LdapAuth.ts"
 
@@ -105,8 +106,46 @@ describe("AppConfig", () => {
       "POOL_MAX_IDLE=20 and POOL_MAX_SIZE=16: maxIdle (20) must not be above maxSize (16)"
     ],
     [{ METRICS_PORT: "9180" }, "METRICS_PORT=9180 and AUTH_HTTP_PORT=9180: both listen on AUTH_HTTP_HOST, so they must differ"],
-    [{ AUTH_SHARED_SECRET: "" }, "AUTH_SHARED_SECRET is empty: unset it to turn the X-Auth-Key check off"]
+    [{ AUTH_SHARED_SECRET: "" }, "AUTH_SHARED_SECRET is empty: unset it to turn the X-Auth-Key check off"],
+    [{ AUTH_HTTP_SOCKET: "run/auth.sock" }, `AUTH_HTTP_SOCKET="run/auth.sock" is not an absolute path such as /run/mail-auth/auth.sock`],
+    [{ AUTH_HTTP_SOCKET: "/run/mail-auth/" }, `AUTH_HTTP_SOCKET="/run/mail-auth/" names a directory, not a socket file`],
+    [
+      { AUTH_HTTP_SOCKET: `/${"s".repeat(107)}` },
+      `AUTH_HTTP_SOCKET="/${"s".repeat(107)}" is longer than a unix socket path may be (107 bytes)`
+    ],
+    [{ AUTH_HTTP_SOCKET_MODE: "0668" }, `AUTH_HTTP_SOCKET_MODE="0668" is not an octal file mode such as 0660`],
+    [{ AUTH_HTTP_SOCKET_MODE: "rw-rw----" }, `AUTH_HTTP_SOCKET_MODE="rw-rw----" is not an octal file mode such as 0660`],
+    [{ AUTH_HTTP_SOCKET_MODE: "01777" }, `AUTH_HTTP_SOCKET_MODE="01777" is not an octal file mode such as 0660`],
+    [
+      { LOG_LEVEL: "verbose" },
+      `LOG_LEVEL="verbose" is not a log level (all, fatal, error, warn, info, debug, trace, none)`
+    ],
+    [{ LOG_FORMAT: "xml" }, `LOG_FORMAT="xml" is not pretty, json or logfmt`]
   ]
+  it.effect("reads a unix socket with its octal mode, and then lets METRICS_PORT take AUTH_HTTP_PORT's number", () =>
+    Effect.gen(function*() {
+      const socket = yield* load({ ...required, AUTH_HTTP_SOCKET: "/run/mail-auth/auth.sock", METRICS_PORT: "9180" })
+      assert.strictEqual(socket._tag, "Success")
+      if (socket._tag === "Success") assert.deepStrictEqual(socket.success.http.socket, { path: "/run/mail-auth/auth.sock", mode: 0o660 })
+      const mode = yield* load({ ...required, AUTH_HTTP_SOCKET: "/run/auth.sock", AUTH_HTTP_SOCKET_MODE: "600" })
+      if (mode._tag === "Success") assert.strictEqual(mode.success.http.socket?.mode, 0o600)
+      else assert.fail(mode.failure.message)
+    }))
+
+  it.effect("LOG_LEVEL in any case maps to Effect's level names; LOG_FORMAT unset is left to the terminal check", () =>
+    Effect.gen(function*() {
+      const levels: Record<string, LogLevel.LogLevel> = { DEBUG: "Debug", info: "Info", Warning: "Warn", warn: "Warn", none: "None" }
+      for (const [raw, level] of Object.entries(levels)) {
+        const result = yield* load({ ...required, LOG_LEVEL: raw, LOG_FORMAT: "JSON" })
+        if (result._tag === "Failure") return assert.fail(result.failure.message)
+        assert.deepStrictEqual(result.success.log, { level, format: "json" })
+      }
+      const defaults = yield* load(required)
+      if (defaults._tag === "Success") assert.deepStrictEqual(defaults.success.log, { level: "Info", format: undefined })
+      assert.deepStrictEqual([Logging.formatFor(undefined, true), Logging.formatFor(undefined, false)], ["pretty", "logfmt"])
+      assert.strictEqual(Logging.formatFor("json", true), "json")
+    }))
+
   for (const [override, line] of exact) {
     it.effect(`refuses ${JSON.stringify(override)} in one line naming the variable and the value`, () =>
       Effect.gen(function*() {

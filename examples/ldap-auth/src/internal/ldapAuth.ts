@@ -12,6 +12,7 @@ import * as Filter from "./ldapFilter.ts"
 import * as Dn from "./ldapDn.ts"
 import * as Input from "./ldapInput.ts"
 import * as LogText from "./logText.ts"
+import * as LogThrottle from "./logThrottle.ts"
 import * as Server from "./ldapServer.ts"
 import * as LdapUrl from "./ldapUrl.ts"
 
@@ -29,6 +30,10 @@ const explainFault = (error: AuthError): string => {
 
 const temporary = (cause: unknown) =>
   new AuthError({ reason: "Temporary", message: "the directory did not answer; try again later", cause })
+
+/** The service account refused: the server answered, and no login can succeed until the setting is fixed. */
+const misconfigured = (cause: LdapError) =>
+  new AuthError({ reason: "Misconfigured", message: `the directory refused the service account: ${cause.message}`, cause })
 
 /** Pool errors mean no connection could be had: the directory is down or saturated. */
 const fromPoolError = (error: ConnectionPool.PoolError): AuthError => temporary(error)
@@ -119,6 +124,8 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
         name: options.name ?? "ldap"
       }))
     const failover = Failover.make(servers, options.serverCooldown ?? Duration.seconds(10))
+    // Every login fails the same way while the service account is refused: one line per interval says so.
+    const throttle = LogThrottle.make(options.logInterval ?? Duration.minutes(1))
 
     const findUser = (server: Server.LdapServer, user: string) =>
       Server.withConnection(server.searchPool, (connection) =>
@@ -127,7 +134,15 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
           attributes,
           // Two are enough to tell "exactly one" from "ambiguous".
           sizeLimit: 2
-        })).pipe(Effect.mapError((error) => error._tag === "LdapError" ? temporary(error) : fromPoolError(error)))
+        })).pipe(
+          Effect.mapError((error) =>
+            error._tag !== "LdapError"
+              ? fromPoolError(error)
+              : error.reason === "Misconfigured"
+              ? misconfigured(error)
+              : temporary(error)
+          )
+        )
 
     const bindAs = (server: Server.LdapServer, dn: string, password: Redacted.Redacted<string>) =>
       Server.withConnection(server.bindPool, (connection) => LdapClient.bind(connection, dn, password)).pipe(
@@ -183,7 +198,16 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
           explainFault
         ).pipe(
           Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(loginTimedOut()) }),
-          Effect.tapError((error) => Effect.logDebug("login failed", error.reason, error.message)),
+          Effect.tapError((error) =>
+            error.reason === "Misconfigured"
+              ? throttle.log(
+                "Error",
+                "misconfigured",
+                "misconfiguration: the directory refuses the service account's credentials; logins answer temporary until its DN or password is fixed",
+                { bindDn: options.bindDn, detail: error.message }
+              )
+              : Effect.logDebug("login failed", error.reason, error.message)
+          ),
           Effect.annotateLogs({ user: LogText.preview(user) })
         )
       }

@@ -48,6 +48,27 @@ const validate = (pingAfter: Duration.Duration, expected: (identity: string) => 
         ? Effect.succeed(true)
         : Effect.map(LdapClient.whoAmI(connection), expected))
 
+/**
+ * Binds as the service account. Its credentials refused (49) is `Misconfigured`: every search would fail the same
+ * way until the setting is fixed, which an operator must hear as such, not as a directory that did not answer.
+ */
+export const bindService = (
+  connection: LdapClient.LdapConnection,
+  dn: string,
+  password: Redacted.Redacted<string>
+): Effect.Effect<void, LdapError> =>
+  LdapClient.bind(connection, dn, password).pipe(
+    Effect.mapError((error) =>
+      error.reason === "InvalidCredentials"
+        ? new LdapError({
+          reason: "Misconfigured",
+          code: error.code!,
+          message: `${connection.url} refused the service account ${dn}: invalid credentials (result 49)`
+        })
+        : error
+    )
+  )
+
 export const make = (options: ServerOptions): Effect.Effect<LdapServer, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { authority } = LdapUrl.parseUnsafe(options.url)
@@ -72,7 +93,7 @@ export const make = (options: ServerOptions): Effect.Effect<LdapServer, never, S
       // that is not connected yet, and a search connection must never be lent anonymous.
       acquire: Effect.tap(
         LdapClient.connect(client),
-        (connection) => LdapClient.bind(connection, options.serviceDn, options.servicePassword)
+        (connection) => bindService(connection, options.serviceDn, options.servicePassword)
       ),
       // Only the service account ever binds on these connections, so any identity but anonymous is it (the server
       // may spell the DN in its normalized form).
