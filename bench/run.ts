@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url"
 import { runBorrowBench } from "./borrow.ts"
 import { competitors, ours } from "./competitors.ts"
 import { goals, ratioDirection } from "./goals.ts"
-import { ldapGoals, runLdapBench, unavailable } from "./ldap.ts"
+import { ldapGoals, runLdapBench, transports, unavailable } from "./ldap.ts"
 import { describeMachine, machine } from "./machine.ts"
 import { runMailBench, unavailable as mailUnavailable } from "./mail.ts"
 import { outputDir } from "./output.ts"
@@ -46,8 +46,8 @@ const only = onlyIndex >= 0 ? args[onlyIndex + 1] : undefined
 const command = `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`
 
 const settings = quick ?
-  { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3, logins: 600, ldapRounds: 3, warmupLogins: 100, mailLogins: 200 } :
-  { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10, logins: 10_000, ldapRounds: 5, warmupLogins: 500, mailLogins: 2_000 }
+  { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3, logins: 600, ldapRounds: 3, roundSeconds: 0.5, warmupLogins: 100, mailLogins: 200 } :
+  { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10, logins: 10_000, ldapRounds: 5, roundSeconds: 2, warmupLogins: 500, mailLogins: 2_000 }
 
 const results = outputDir({ quick, only })
 mkdirSync(results, { recursive: true })
@@ -82,12 +82,14 @@ if (only === undefined || only === "ldap") {
   } else {
     const poolSize = 16
     console.log(
-      `Part 2: LDAP logins against slapd on loopback, ${settings.logins.toLocaleString("en")} per client and ` +
-        `concurrency in ${settings.ldapRounds} rounds after a warm-up of ${settings.warmupLogins}`
+      `Part 2: LDAP logins against slapd on loopback over ldap://, ldaps:// and StartTLS, at most ` +
+        `${settings.logins.toLocaleString("en")} per client, transport and concurrency in ${settings.ldapRounds} ` +
+        `rounds of at most ${settings.roundSeconds} s each, after a warm-up of ${settings.warmupLogins}`
     )
     const ldap = await runLdapBench({
       logins: settings.logins,
       rounds: settings.ldapRounds,
+      roundSeconds: settings.roundSeconds,
       warmupLogins: settings.warmupLogins,
       concurrencies: [1, 32],
       poolSize,
@@ -95,10 +97,14 @@ if (only === undefined || only === "ldap") {
         process.stdout.write(`  concurrency ${concurrency}, ${warmup ? "warm-up" : `round ${round}`}\n`)
     })
     const met = ldapGoals(ldap)
+    const byTransport = transports.map((transport) =>
+      `${transport}:\n\n${ldapTable({ ...ldap, runs: ldap.runs.filter((run) => run.transport === transport) })}`
+    )
     console.log(
       `\nlogins/s: median over rounds; p50/p99: over every measured login; connections and TIME_WAIT: the whole ` +
-        `run, warm-up and closing included.\n\n${ldapTable(ldap)}\n\n` +
-        `Goals (pooled: two pools, maxIdle = maxSize = ${poolSize}):\n\n${goalTable(met)}\n`
+        `run, warm-up and closing included.\n\n${byTransport.join("\n\n")}\n\n` +
+        `Goals (pooled: two pools, maxIdle = maxSize = ${poolSize}; per-login: a search and a bind connection per ` +
+        `login):\n\n${goalTable(met)}\n`
     )
     report.ldap = { ...ldap, goals: met }
   }

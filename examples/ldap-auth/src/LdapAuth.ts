@@ -34,6 +34,12 @@ export interface LdapAuthOptions {
   /** Connections per pool. Default: 16. */
   readonly maxSize?: number | undefined
   /**
+   * `false` closes every connection when its operation ends, so each login opens a search connection and a bind
+   * connection of its own: the cost of an auth server without pooling, for a benchmark or a demo. (`maxIdle` 0 is
+   * not that: a returned connection goes to a waiting login first.) Default: true.
+   */
+  readonly reuse?: boolean | undefined
+  /**
    * How connections are secured: StartTLS for `ldap://` URLs, the CAs and the server name the certificate is
    * checked against. `ldaps://` URLs always use TLS. A connection that cannot be secured is never used.
    */

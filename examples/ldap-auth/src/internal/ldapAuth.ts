@@ -114,6 +114,7 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
         pingAfter: Duration.fromInputUnsafe(options.validateAfter ?? Duration.seconds(30)),
         maxIdle: options.maxIdle ?? defaultMaxIdle,
         maxSize: options.maxSize ?? defaultMaxSize,
+        reuse: options.reuse ?? true,
         acquireTimeout: options.acquireTimeout ?? Duration.seconds(5),
         idleTimeout: options.idleTimeout ?? Duration.minutes(5),
         name: options.name ?? "ldap"

@@ -20,6 +20,8 @@ export interface ServerOptions {
   readonly pingAfter: Duration.Duration
   readonly maxIdle: number
   readonly maxSize: number | undefined
+  /** false: a connection is closed when its lease ends, never lent twice. */
+  readonly reuse: boolean
   readonly acquireTimeout: Duration.Input
   readonly idleTimeout: Duration.Input | undefined
   /** Prefix of the pools' names in metrics: `<name>/search/<host:port>` and `<name>/bind/<host:port>`. */
@@ -63,7 +65,8 @@ export const make = (options: ServerOptions): Effect.Effect<LdapServer, never, S
       acquireTimeout: options.acquireTimeout,
       idleTimeout: options.idleTimeout,
       validateAfter: Duration.zero,
-      validateTimeout: options.operationTimeout
+      validateTimeout: options.operationTimeout,
+      ...(options.reuse ? {} : { recycle: () => false })
     }
     const searchPool = yield* ConnectionPool.make({
       ...poolOptions,
