@@ -66,7 +66,7 @@ export const make = (options: Options = {}): Effect.Effect<Servers, DemoServersE
         bindDn: slapd.serviceDn,
         bindPassword: slapd.servicePassword,
         userFilter: undefined,
-        maxIdle: options.maxIdle ?? 4,
+        maxIdle: options.maxIdle ?? options.maxSize ?? 16,
         maxSize: options.maxSize ?? 16,
         loginAttribute: "uid"
       },

@@ -29,7 +29,10 @@ export interface LdapAuthOptions {
   readonly attributes?: ReadonlyArray<string> | undefined
   /** The attribute whose value is the user's canonical login name (`AuthenticatedUser.login`). Default: `uid`. */
   readonly loginAttribute?: string | undefined
-  /** Idle connections kept per pool (two pools per server: search and bind). Default: 4. */
+  /**
+   * Idle connections kept per pool (two pools per server: search and bind). Default: `maxSize`, so that a steady load
+   * opens no connections; lower it to hold fewer connections on the directory after a burst.
+   */
   readonly maxIdle?: number | undefined
   /** Connections per pool. Default: 16. */
   readonly maxSize?: number | undefined

@@ -70,15 +70,14 @@ export const check = (options: LdapAuthOptions): string | undefined => {
   if (filter !== undefined) return `userFilter ${filter}`
   const sizes = count("maxIdle", options.maxIdle, 0) ?? count("maxSize", options.maxSize, 1)
   if (sizes !== undefined) return sizes
-  const maxIdle = options.maxIdle ?? defaultMaxIdle
   const maxSize = options.maxSize ?? defaultMaxSize
+  const maxIdle = options.maxIdle ?? maxSize
   return maxIdle > maxSize ? `maxIdle (${maxIdle}) must not be above maxSize (${maxSize})` : undefined
 }
 
 /** Why an empty service password is refused, for the option check and the configuration alike. */
 export const emptyPassword = "is empty: an empty password is an unauthenticated bind, which proves nothing"
 
-export const defaultMaxIdle = 4
 export const defaultMaxSize = 16
 
 /** The service and, for tests and diagnostics, the pool pair of each server. */
@@ -112,7 +111,9 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
         operationTimeout,
         tls: options.tls,
         pingAfter: Duration.fromInputUnsafe(options.validateAfter ?? Duration.seconds(30)),
-        maxIdle: options.maxIdle ?? defaultMaxIdle,
+        // maxIdle below what a steady load keeps busy would close and reopen connections as returns outpace
+        // borrows for a moment: by default every connection a load opened stays until idleTimeout.
+        maxIdle: options.maxIdle ?? options.maxSize ?? defaultMaxSize,
         maxSize: options.maxSize ?? defaultMaxSize,
         reuse: options.reuse ?? true,
         acquireTimeout: options.acquireTimeout ?? Duration.seconds(5),
