@@ -13,6 +13,7 @@ import * as Dn from "./ldapDn.ts"
 import * as Input from "./ldapInput.ts"
 import * as LogText from "./logText.ts"
 import * as Server from "./ldapServer.ts"
+import * as Tracing from "./tracing.ts"
 import * as LdapUrl from "./ldapUrl.ts"
 
 export const defaultUserFilter = "(&(objectClass=inetOrgPerson)(uid={user}))"
@@ -91,6 +92,7 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
     const problem = check(options)
     if (problem !== undefined) return yield* Effect.die(new Cause.IllegalArgumentError(`LdapAuth: ${problem}`))
     const template = options.userFilter ?? defaultUserFilter
+    const maxSize = options.maxSize ?? defaultMaxSize
     const loginAttribute = options.loginAttribute ?? "uid"
     const attributes = [...new Set([...(options.attributes ?? ["uid", "mail", "cn"]), loginAttribute])].filter((name) =>
       !isPassword(name)
@@ -114,7 +116,7 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
         // maxIdle below what a steady load keeps busy would close and reopen connections as returns outpace
         // borrows for a moment: by default every connection a load opened stays until idleTimeout.
         maxIdle: options.maxIdle ?? options.maxSize ?? defaultMaxSize,
-        maxSize: options.maxSize ?? defaultMaxSize,
+        maxSize,
         reuse: options.reuse ?? true,
         acquireTimeout: options.acquireTimeout ?? Duration.seconds(5),
         idleTimeout: options.idleTimeout ?? Duration.minutes(5),
@@ -129,10 +131,10 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
           attributes,
           // Two are enough to tell "exactly one" from "ambiguous".
           sizeLimit: 2
-        })).pipe(Effect.mapError((error) => error._tag === "LdapError" ? temporary(error) : fromPoolError(error)))
+        }), maxSize).pipe(Effect.mapError((error) => error._tag === "LdapError" ? temporary(error) : fromPoolError(error)))
 
     const bindAs = (server: Server.LdapServer, dn: string, password: Redacted.Redacted<string>) =>
-      Server.withConnection(server.bindPool, (connection) => LdapClient.bind(connection, dn, password)).pipe(
+      Server.withConnection(server.bindPool, (connection) => LdapClient.bind(connection, dn, password), maxSize).pipe(
         Effect.mapError(fromBindError)
       )
 
@@ -167,7 +169,7 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
     const loginTimedOut = () =>
       temporary(new LdapError({ reason: "Timeout", message: `login: no answer within ${Duration.format(timeout)}` }))
 
-    const authenticate = Effect.fn("LdapAuth.authenticate")(
+    const authenticate = Effect.fnUntraced(
       function*(user: string, password: Redacted.Redacted<string>, admit?: (dn: string) => Effect.Effect<boolean>) {
         yield* Input.check(user, password)
         // Asked once per login, whichever server answers: failover must not count an attempt twice.
@@ -188,7 +190,8 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
           Effect.tapError((error) => Effect.logDebug("login failed", error.reason, error.message)),
           Effect.annotateLogs({ user: LogText.preview(user) })
         )
-      }
+      },
+      Tracing.withSpan("LdapAuth.authenticate")
     )
 
     return { service: { authenticate }, servers }
