@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs"
 import { type BorrowResult, cell, makeCell } from "./borrow.ts"
+import type { ChurnRun } from "./churn.ts"
 import { borrowChart, type LoginRow, loginChart } from "./chart.ts"
 import { type Goal, goals } from "./goals.ts"
 import { ldapGoals, type LdapResult, type LdapRun } from "./ldap.ts"
@@ -24,6 +25,7 @@ export interface Report {
   readonly machine: Machine
   readonly borrow?: (BorrowResult & { readonly goals: ReadonlyArray<Goal> }) | undefined
   readonly ldap?: (LdapResult & { readonly goals: ReadonlyArray<Goal> }) | Skipped | undefined
+  readonly churn?: { readonly runs: ReadonlyArray<ChurnRun>; readonly goals: ReadonlyArray<Goal> } | undefined
   readonly server?: (ServerResult & { readonly goals: ReadonlyArray<Goal> }) | Skipped | undefined
   readonly mail?: (MailResult & { readonly goals?: ReadonlyArray<Goal> | undefined }) | Skipped | undefined
 }

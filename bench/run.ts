@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { runBorrowBench } from "./borrow.ts"
+import { churnGoals, runChurnBench } from "./churn.ts"
 import { competitors, ours } from "./competitors.ts"
 import { goals, ratioDirection } from "./goals.ts"
 import { ldapGoals, runLdapBench, transports, unavailable } from "./ldap.ts"
@@ -20,7 +21,7 @@ import * as Readme from "./readme.ts"
 import * as Report from "./report.ts"
 import { scenarios } from "./scenario.ts"
 import { runServerBench, serverGoals, unavailable as serverUnavailable } from "./server.ts"
-import { borrowTable, goalTable, ldapTable, mailTable, scalingTable, serverTable } from "./table.ts"
+import { borrowTable, churnTable, goalTable, ldapTable, mailTable, scalingTable, serverTable } from "./table.ts"
 
 const args = process.argv.slice(2)
 const readmeFile = new URL("../README.md", import.meta.url)
@@ -107,7 +108,19 @@ if (only === undefined || only === "ldap") {
         `Goals (pooled: two pools, maxIdle = maxSize = ${poolSize}; per-login: a search and a bind connection per ` +
         `login):\n\n${goalTable(met)}\n`
     )
+    const churn = await runChurnBench({
+      logins: settings.logins,
+      warmupLogins: settings.warmupLogins,
+      concurrency: 32,
+      settings: [{ maxIdle: 4, maxSize: 16 }, { maxIdle: 16, maxSize: 16 }]
+    })
+    const churnMet = churnGoals(churn)
+    console.log(
+      `Churn: ${settings.logins.toLocaleString("en")} logins, 32 at once, after ${settings.warmupLogins} of warm-up ` +
+        `(plain ldap://, connections from slapd's log):\n\n${churnTable(churn)}\n\n${goalTable(churnMet)}\n`
+    )
     report.ldap = { ...ldap, goals: met }
+    report.churn = { runs: churn, goals: churnMet }
   }
 }
 

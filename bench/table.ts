@@ -6,6 +6,7 @@ import { type BorrowResult, cell } from "./borrow.ts"
 import { formatNs } from "./stats.ts"
 import { type Goal, oursOverTheirs, scaling } from "./goals.ts"
 import type { Client, LdapResult } from "./ldap.ts"
+import type { ChurnRun } from "./churn.ts"
 import type { MailResult } from "./mail.ts"
 import type { ServerResult } from "./server.ts"
 
@@ -112,6 +113,21 @@ export const serverTable = (result: ServerResult): string =>
         `${run.p50Millis.toFixed(1)} ms`,
         `${run.p99Millis.toFixed(1)} ms`,
         run.ldapConnections.toLocaleString("en"),
+        String(run.failures)
+      ])
+    )
+  ].join("\n")
+
+export const churnTable = (runs: ReadonlyArray<ChurnRun>): string =>
+  [
+    row(["maxIdle / maxSize", "concurrency", "logins", "connections opened", "failures"]),
+    row(["---:", "---:", "---:", "---:", "---:"]),
+    ...runs.map((run) =>
+      row([
+        `${run.maxIdle} / ${run.maxSize}`,
+        String(run.concurrency),
+        run.logins.toLocaleString("en"),
+        run.opened.toLocaleString("en"),
         String(run.failures)
       ])
     )

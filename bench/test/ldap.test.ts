@@ -4,8 +4,9 @@
  * exact, so they are asserted.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { churnGoals, runChurnBench } from "../churn.ts"
 import { clients, ldapGoals, runLdapBench, transports, unavailable } from "../ldap.ts"
-import { ldapTable } from "../table.ts"
+import { churnTable, ldapTable } from "../table.ts"
 
 describe("bench part 2: LDAP logins", () => {
   it.skipIf(unavailable() !== undefined)("runs every client over every transport and counts its connections", async () => {
@@ -48,5 +49,23 @@ describe("bench part 2: LDAP logins", () => {
     // One direction: ours ÷ theirs of a cost, at most the limit.
     for (const goal of goals) assert.isTrue(goal.atLeast !== true && goal.met === goal.ratio <= goal.limit, goal.description)
     assert.include(ldapTable(result), "connection per login")
+  })
+})
+
+describe("bench part 2b: churn", () => {
+  it.skipIf(unavailable() !== undefined)("counts the connections a steady load opens, none when maxIdle = maxSize", async () => {
+    const runs = await runChurnBench({
+      logins: 200,
+      warmupLogins: 60,
+      concurrency: 16,
+      settings: [{ maxIdle: 1, maxSize: 8 }, { maxIdle: 8, maxSize: 8 }]
+    })
+    assert.deepStrictEqual(runs.map((run) => run.failures), [0, 0])
+    const [low, full] = runs
+    // Returns outpace borrows for a moment: the idle set overflows and connections are reopened.
+    assert.isTrue(low!.opened > 0, `maxIdle 1 opened ${low!.opened}`)
+    assert.strictEqual(full!.opened, 0)
+    assert.deepStrictEqual(churnGoals(runs).map((goal) => goal.met), [true])
+    assert.include(churnTable(runs), "8 / 8")
   })
 })
