@@ -201,8 +201,8 @@ export const run = Effect.fn("Demo.run")(function*(options: { readonly keep: boo
       ),
       "  Two pools per LDAP server: `search` connections stay bound as the service account to find the user's DN;",
       "  `bind` connections check the user's password, which changes who the connection is bound as.",
-      `  Fewer idle than created: up to ${concurrency} logins at once opened that many; when they came back, all`,
-      `  beyond maxIdle (${servers.config.ldap.maxIdle}) were closed at once instead of lingering.`
+      `  Up to ${concurrency} logins at once opened that many; with maxIdle = maxSize (${servers.config.ldap.maxIdle}, the`,
+      "  default) they stay idle until idleTimeout, so the next burst opens none (see the README's tuning guide)."
     ]
     yield* Console.log(lines.join("\n"))
     if (options.keep) {
