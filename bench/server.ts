@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url"
 import { Duration, Effect, Redacted } from "effect"
 import * as ServerProcess from "../examples/ldap-auth/harness/ServerProcess.ts"
 import * as Slapd from "../examples/ldap-auth/harness/Slapd.ts"
-import type { Goal } from "./goals.ts"
+import { atMost, type Goal } from "./goals.ts"
 import { median, quantile } from "./stats.ts"
 
 export type ServerSetup = "pooled" | "no reuse" | "lean"
@@ -284,19 +284,22 @@ export const runServerBench = (options: ServerOptions): Promise<ServerResult> =>
     }
   })))
 
-/** The goals for part 3, each a ratio where higher is better. */
+/**
+ * The goals for part 3, as ours ÷ theirs of a cost like every ratio of the benchmark (lower is better): the pooled
+ * server's CPU per login over the lean server's, and its time per login over the no-reuse server's.
+ */
 export const serverGoals = (result: ServerResult): ReadonlyArray<Goal> => {
   const concurrency = result.runs[0]?.concurrency ?? 0
-  const goal = (description: string, limit: number, ratio: number): Goal => ({
-    description: `${description}, higher is better`,
-    limit,
-    atLeast: true,
-    ratio,
-    met: ratio >= limit
-  })
+  const where = `GET /auth over ldaps://, concurrency ${concurrency}`
   return [
-    // CPU per pooled login at most 1.5× the lean server's.
-    goal(`HTTP over ldaps://, concurrency ${concurrency}: lean ÷ pooled CPU per login`, 1 / 1.5, result.leanCpuOverPooledCpu),
-    goal(`HTTP over ldaps://, concurrency ${concurrency}: pooled ÷ no-reuse logins/s`, 8, result.pooledOverNoReuse)
+    atMost(
+      `${where}: pooled ÷ lean server, CPU per login`,
+      1.5,
+      1 / result.leanCpuOverPooledCpu,
+      "the Effect layers on every request: NodeHttpServer and the router, the handler (rate limiter, metrics, " +
+        "timeouts), the pool and LdapClient; in-process, the same LDAP login costs pooled about twice the CPU of " +
+        "plain ldapts (part 2)"
+    ),
+    atMost(`${where}: pooled ÷ no reuse, time per login`, 1 / 8, 1 / result.pooledOverNoReuse)
   ]
 }
