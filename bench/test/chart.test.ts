@@ -59,9 +59,9 @@ describe("bench charts", () => {
     for (const unit of ["logins per second", "connections, log scale", "sockets, log scale"]) assert.include(svg, `>${unit}<`)
     for (
       const group of [
-        "slapd on loopback, one login at a time",
-        "slapd on loopback, 32 logins at once",
-        "slapd on loopback, 8 logins at once",
+        "slapd on loopback over ldap, one login at a time",
+        "slapd on loopback over ldap, 32 logins at once",
+        "slapd on loopback over ldap, 8 logins at once",
         "slapd on loopback over ldaps, one login at a time",
         "end to end: IMAP through nginx to Dovecot, 50 clients"
       ]
