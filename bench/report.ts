@@ -5,11 +5,13 @@
  */
 import { readFileSync, writeFileSync } from "node:fs"
 import { type BorrowResult, cell, makeCell } from "./borrow.ts"
+import type { ChurnRun } from "./churn.ts"
 import { borrowChart, type LoginRow, loginChart } from "./chart.ts"
 import { type Goal, goals } from "./goals.ts"
 import { ldapGoals, type LdapResult, type LdapRun } from "./ldap.ts"
 import { describeMachine, type Machine } from "./machine.ts"
 import type { MailResult } from "./mail.ts"
+import type { ServerResult } from "./server.ts"
 import { clientNames } from "./table.ts"
 
 /** A part that could not run here, and why. */
@@ -23,7 +25,9 @@ export interface Report {
   readonly machine: Machine
   readonly borrow?: (BorrowResult & { readonly goals: ReadonlyArray<Goal> }) | undefined
   readonly ldap?: (LdapResult & { readonly goals: ReadonlyArray<Goal> }) | Skipped | undefined
-  readonly mail?: MailResult | Skipped | undefined
+  readonly churn?: { readonly runs: ReadonlyArray<ChurnRun>; readonly goals: ReadonlyArray<Goal> } | undefined
+  readonly server?: (ServerResult & { readonly goals: ReadonlyArray<Goal> }) | Skipped | undefined
+  readonly mail?: (MailResult & { readonly goals?: ReadonlyArray<Goal> | undefined }) | Skipped | undefined
 }
 
 /** A part's result, or undefined when it was skipped or not run. */

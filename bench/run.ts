@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only borrow|ldap|mail]`: runs the benchmarks, prints their tables, and
+ * `npm run bench [-- --quick] [-- --only borrow|ldap|server|mail]`: runs the benchmarks, prints their tables, and
  * writes latest.json, latest.svg and ldap.svg: to bench/results/ for a full run, which also rewrites the README's
  * Performance section, to the git-ignored bench/results/scratch/ for `--quick` or `--only` (see output.ts).
  * `--quick` keeps the shape (every pool, every scenario, the same sizes of pool) with fewer borrows and rounds, to
@@ -10,16 +10,18 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { runBorrowBench } from "./borrow.ts"
+import { churnGoals, runChurnBench } from "./churn.ts"
 import { competitors, ours } from "./competitors.ts"
 import { goals, ratioDirection } from "./goals.ts"
-import { ldapGoals, runLdapBench, unavailable } from "./ldap.ts"
+import { ldapGoals, runLdapBench, transports, unavailable } from "./ldap.ts"
 import { describeMachine, machine } from "./machine.ts"
-import { runMailBench, unavailable as mailUnavailable } from "./mail.ts"
+import { mailGoals, runMailBench, unavailable as mailUnavailable } from "./mail.ts"
 import { outputDir } from "./output.ts"
 import * as Readme from "./readme.ts"
 import * as Report from "./report.ts"
 import { scenarios } from "./scenario.ts"
-import { borrowTable, goalTable, ldapTable, mailTable, scalingTable } from "./table.ts"
+import { runServerBench, serverGoals, unavailable as serverUnavailable } from "./server.ts"
+import { borrowTable, churnTable, goalTable, ldapTable, mailTable, scalingTable, serverTable } from "./table.ts"
 
 const args = process.argv.slice(2)
 const readmeFile = new URL("../README.md", import.meta.url)
@@ -46,8 +48,8 @@ const only = onlyIndex >= 0 ? args[onlyIndex + 1] : undefined
 const command = `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`
 
 const settings = quick ?
-  { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3, logins: 600, ldapRounds: 3, warmupLogins: 100, mailLogins: 200 } :
-  { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10, logins: 10_000, ldapRounds: 5, warmupLogins: 500, mailLogins: 2_000 }
+  { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3, logins: 600, ldapRounds: 3, roundSeconds: 0.5, warmupLogins: 100, serverLogins: 1_500, serverRoundSeconds: 1, mailLogins: 300, mailRounds: 2 } :
+  { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10, logins: 10_000, ldapRounds: 5, roundSeconds: 2, warmupLogins: 500, serverLogins: 10_000, serverRoundSeconds: 4, mailLogins: 3_000, mailRounds: 3 }
 
 const results = outputDir({ quick, only })
 mkdirSync(results, { recursive: true })
@@ -82,12 +84,14 @@ if (only === undefined || only === "ldap") {
   } else {
     const poolSize = 16
     console.log(
-      `Part 2: LDAP logins against slapd on loopback, ${settings.logins.toLocaleString("en")} per client and ` +
-        `concurrency in ${settings.ldapRounds} rounds after a warm-up of ${settings.warmupLogins}`
+      `Part 2: LDAP logins against slapd on loopback over ldap://, ldaps:// and StartTLS, at most ` +
+        `${settings.logins.toLocaleString("en")} per client, transport and concurrency in ${settings.ldapRounds} ` +
+        `rounds of at most ${settings.roundSeconds} s each, after a warm-up of ${settings.warmupLogins}`
     )
     const ldap = await runLdapBench({
       logins: settings.logins,
       rounds: settings.ldapRounds,
+      roundSeconds: settings.roundSeconds,
       warmupLogins: settings.warmupLogins,
       concurrencies: [1, 32],
       poolSize,
@@ -95,30 +99,80 @@ if (only === undefined || only === "ldap") {
         process.stdout.write(`  concurrency ${concurrency}, ${warmup ? "warm-up" : `round ${round}`}\n`)
     })
     const met = ldapGoals(ldap)
+    const byTransport = transports.map((transport) =>
+      `${transport}:\n\n${ldapTable({ ...ldap, runs: ldap.runs.filter((run) => run.transport === transport) })}`
+    )
     console.log(
       `\nlogins/s: median over rounds; p50/p99: over every measured login; connections and TIME_WAIT: the whole ` +
-        `run, warm-up and closing included.\n\n${ldapTable(ldap)}\n\n` +
-        `Goals (pooled: two pools, maxIdle = maxSize = ${poolSize}):\n\n${goalTable(met)}\n`
+        `run, warm-up and closing included.\n\n${byTransport.join("\n\n")}\n\n` +
+        `Goals (pooled: two pools, maxIdle = maxSize = ${poolSize}; per-login: a search and a bind connection per ` +
+        `login):\n\n${goalTable(met)}\n`
+    )
+    const churn = await runChurnBench({
+      logins: settings.logins,
+      warmupLogins: settings.warmupLogins,
+      concurrency: 32,
+      settings: [{ maxIdle: 4, maxSize: 16 }, { maxIdle: 16, maxSize: 16 }]
+    })
+    const churnMet = churnGoals(churn)
+    console.log(
+      `Churn: ${settings.logins.toLocaleString("en")} logins, 32 at once, after ${settings.warmupLogins} of warm-up ` +
+        `(plain ldap://, connections from slapd's log):\n\n${churnTable(churn)}\n\n${goalTable(churnMet)}\n`
     )
     report.ldap = { ...ldap, goals: met }
+    report.churn = { runs: churn, goals: churnMet }
+  }
+}
+
+if (only === undefined || only === "server") {
+  const why = unavailable() ?? serverUnavailable()
+  if (why !== undefined) {
+    console.log(`Part 3 (the whole server) skipped: ${why}.\n`)
+    report.server = { skipped: why }
+  } else {
+    console.log(
+      `Part 3: logins through GET /auth over ldaps://, 32 clients, at most ${settings.serverLogins.toLocaleString("en")} ` +
+        `per server in ${settings.ldapRounds} rounds of at most ${settings.serverRoundSeconds} s each`
+    )
+    const server = await runServerBench({
+      logins: settings.serverLogins,
+      rounds: settings.ldapRounds,
+      roundSeconds: settings.serverRoundSeconds,
+      warmupLogins: settings.warmupLogins,
+      concurrency: 32,
+      poolSize: 16,
+      onRound: (round, warmup) => process.stdout.write(`  ${warmup ? "warm-up" : `round ${round}`}\n`)
+    })
+    const met = serverGoals(server)
+    console.log(
+      `\nlogins/s and CPU per login (the server process's user + system time): median over rounds.\n\n` +
+        `${serverTable(server)}\n\nThe pooled server answers ${Math.round(server.pooledLoginsPerCoreSecond).toLocaleString("en")} ` +
+        `logins per second of one core's CPU.\n\nGoals:\n\n${goalTable(met)}\n`
+    )
+    report.server = { ...server, goals: met }
   }
 }
 
 if (only === undefined || only === "mail") {
   const why = mailUnavailable()
   if (why !== undefined) {
-    console.log(`Part 3 (IMAP logins through nginx) skipped: ${why}.\n`)
+    console.log(`Part 4 (IMAP logins through nginx) skipped: ${why}.\n`)
     report.mail = { skipped: why }
   } else {
-    console.log(`Part 3: ${settings.mailLogins.toLocaleString("en")} IMAP logins per run, nginx → auth server → slapd`)
+    console.log(
+      `Part 4: ${settings.mailLogins.toLocaleString("en")} IMAP logins per setup in ${settings.mailRounds} rounds, ` +
+        `nginx → auth server → slapd over ldaps://`
+    )
     const mail = await runMailBench({
       logins: settings.mailLogins,
+      rounds: settings.mailRounds,
       concurrency: 50,
       poolSize: 16,
-      onRun: (setup) => process.stdout.write(`  ${setup}\n`)
+      onRun: (setup, round) => process.stdout.write(`  ${setup}, round ${round}\n`)
     })
-    console.log(`\n${mailTable(mail)}\n`)
-    report.mail = mail
+    const met = mailGoals(mail)
+    console.log(`\n${mailTable(mail)}\n\nGoals:\n\n${goalTable(met)}\n`)
+    report.mail = { ...mail, goals: met }
   }
 }
 

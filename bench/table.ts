@@ -6,7 +6,9 @@ import { type BorrowResult, cell } from "./borrow.ts"
 import { formatNs } from "./stats.ts"
 import { type Goal, oursOverTheirs, scaling } from "./goals.ts"
 import type { Client, LdapResult } from "./ldap.ts"
+import type { ChurnRun } from "./churn.ts"
 import type { MailResult } from "./mail.ts"
+import type { ServerResult } from "./server.ts"
 
 const row = (cells: ReadonlyArray<string>): string => `| ${cells.join(" | ")} |`
 
@@ -57,7 +59,7 @@ export const goalTable = (goals: ReadonlyArray<Goal>): string =>
 export const clientNames: Record<Client, string> = {
   pooled: "pooled (LdapAuth)",
   "per-login": "connection per login",
-  "ldapts-floor": "ldapts floor (long-lived, sequential)"
+  "ldapts-floor": "ldapts floor (long-lived, one login per client pair)"
 }
 
 export const ldapTable = (result: LdapResult): string =>
@@ -94,6 +96,39 @@ export const mailTable = (result: MailResult): string =>
         `${run.p99Millis.toFixed(1)} ms`,
         String(run.errors),
         run.ldapConnections.toLocaleString("en")
+      ])
+    )
+  ].join("\n")
+
+export const serverTable = (result: ServerResult): string =>
+  [
+    row(["server", "concurrency", "logins/s", "CPU per login", "p50", "p99", "LDAP connections (slapd log)", "failures"]),
+    row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
+    ...result.runs.map((run) =>
+      row([
+        run.setup,
+        String(run.concurrency),
+        Math.round(run.loginsPerSecond).toLocaleString("en"),
+        `${Math.round(run.cpuMicrosPerLogin)} µs`,
+        `${run.p50Millis.toFixed(1)} ms`,
+        `${run.p99Millis.toFixed(1)} ms`,
+        run.ldapConnections.toLocaleString("en"),
+        String(run.failures)
+      ])
+    )
+  ].join("\n")
+
+export const churnTable = (runs: ReadonlyArray<ChurnRun>): string =>
+  [
+    row(["maxIdle / maxSize", "concurrency", "logins", "connections opened", "failures"]),
+    row(["---:", "---:", "---:", "---:", "---:"]),
+    ...runs.map((run) =>
+      row([
+        `${run.maxIdle} / ${run.maxSize}`,
+        String(run.concurrency),
+        run.logins.toLocaleString("en"),
+        run.opened.toLocaleString("en"),
+        String(run.failures)
       ])
     )
   ].join("\n")

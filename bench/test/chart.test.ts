@@ -50,7 +50,7 @@ describe("bench charts", () => {
 
   it("LDAP: logins/s, connections and TIME_WAIT for every row of the report, new clients and groups included", () => {
     const lean: LdapRun = { ...ldap.runs[0]!, client: "pooled-lean" as LdapRun["client"], concurrency: 8, connectionsAccepted: 7 }
-    const tls = { ...ldap.runs[1]!, transport: "ldaps" }
+    const tls = { ...ldap.runs[1]!, transport: "ldaps" as const }
     const extended: LdapResult = { ...ldap, runs: [...ldap.runs, lean, tls] }
     const rows = [...Report.ldapRows(extended, "slapd on loopback"), ...Report.mailRows(Report.ran(report.mail)!)]
     const svg = loginChart(rows, "test")
@@ -59,9 +59,9 @@ describe("bench charts", () => {
     for (const unit of ["logins per second", "connections, log scale", "sockets, log scale"]) assert.include(svg, `>${unit}<`)
     for (
       const group of [
-        "slapd on loopback, one login at a time",
-        "slapd on loopback, 32 logins at once",
-        "slapd on loopback, 8 logins at once",
+        "slapd on loopback over ldap, one login at a time",
+        "slapd on loopback over ldap, 32 logins at once",
+        "slapd on loopback over ldap, 8 logins at once",
         "slapd on loopback over ldaps, one login at a time",
         "end to end: IMAP through nginx to Dovecot, 50 clients"
       ]

@@ -2,7 +2,7 @@
  * `npm start`: the whole chain on throwaway servers (slapd with sample users, the auth server, an nginx mail
  * proxy, Dovecot), a few hundred IMAP and POP3 logins through nginx with right and wrong passwords, and a
  * report of what the pool saved. The same logins then run through a second, identical chain whose auth server
- * keeps no LDAP connection idle (one search and one bind connection per login, each leaving a TIME_WAIT socket
+ * reuses no LDAP connection (one search and one bind connection per login, each leaving a TIME_WAIT socket
  * behind), so both passes pay for nginx and Dovecot alike. Everything stops afterwards unless `keep` is set.
  */
 import * as ChildProcess from "node:child_process"
@@ -174,10 +174,10 @@ export const run = Effect.fn("Demo.run")(function*(options: { readonly keep: boo
       .pipe(Effect.repeat({ until: (count) => count >= admitted, schedule: Schedule.spaced("20 millis"), times: 100 }))
 
     yield* Console.log(
-      `The same ${logins} logins through a second chain whose auth server keeps no LDAP connection idle ...`
+      `The same ${logins} logins through a second chain whose auth server reuses no LDAP connection ...`
     )
     const unpooled = yield* Effect.scoped(Effect.gen(function*() {
-      const bare = yield* DemoServers.make({ rateLimits: DemoServers.generousRateLimits(100_000), maxIdle: 0 })
+      const bare = yield* DemoServers.make({ rateLimits: DemoServers.generousRateLimits(100_000), reuse: false })
       return yield* measure(bare)
       // Its login summary would repeat the first chain's; the comparison below says what differs.
     }).pipe(Effect.provideService(References.MinimumLogLevel, "Warn")))
@@ -202,8 +202,8 @@ export const run = Effect.fn("Demo.run")(function*(options: { readonly keep: boo
       ),
       "  Two pools per LDAP server: `search` connections stay bound as the service account to find the user's DN;",
       "  `bind` connections check the user's password, which changes who the connection is bound as.",
-      `  Fewer idle than created: up to ${concurrency} logins at once opened that many; when they came back, all`,
-      `  beyond maxIdle (${servers.config.ldap.maxIdle}) were closed at once instead of lingering.`
+      `  Up to ${concurrency} logins at once opened that many; with maxIdle = maxSize (${servers.config.ldap.maxIdle}, the`,
+      "  default) they stay idle until idleTimeout, so the next burst opens none (see the README's tuning guide)."
     ]
     yield* Console.log(lines.join("\n"))
     if (options.keep) {

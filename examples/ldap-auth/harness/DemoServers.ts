@@ -3,6 +3,7 @@
  * the auth server configured for it, Dovecot (IMAP, POP3) and a small SMTP backend behind an nginx mail proxy
  * that asks the auth server about every login. Everything stops when the scope closes.
  */
+import { readFileSync } from "node:fs"
 import { Context, Duration, Effect, Layer, Redacted, Scope } from "effect"
 import * as Slapd from "./Slapd.ts"
 import * as AppConfig from "../src/AppConfig.ts"
@@ -18,6 +19,10 @@ export interface Options extends AuthApp.Overrides {
   readonly nginxAuthTimeout?: Duration.Input | undefined
   readonly maxIdle?: number | undefined
   readonly maxSize?: number | undefined
+  /** `false`: a new search and bind connection for every login (`LdapAuthOptions.reuse`). Default: true. */
+  readonly reuse?: boolean | undefined
+  /** The auth server reaches slapd over `ldaps://`, trusting the run's own CA. Default: plain `ldap://`. */
+  readonly tls?: boolean | undefined
 }
 
 /** Rate limits out of the way, for a demo or a benchmark where every login comes from 127.0.0.1. */
@@ -48,17 +53,20 @@ const randomSecret = () => Redacted.make(crypto.randomUUID())
 
 export const make = (options: Options = {}): Effect.Effect<Servers, DemoServersError, Scope.Scope> =>
   Effect.gen(function*() {
-    const [slapd, dovecot, smtp] = yield* Effect.all([Slapd.make(), DovecotServer.make, SmtpBackend.make], {
-      concurrency: "unbounded"
-    })
+    const [slapd, dovecot, smtp] = yield* Effect.all(
+      [Slapd.make({ tls: options.tls === true }), DovecotServer.make, SmtpBackend.make],
+      { concurrency: "unbounded" }
+    )
+    const tls = slapd.tls
     const config: AppConfig.AppConfig = {
       ldap: {
-        urls: [slapd.url],
+        urls: [tls === undefined ? slapd.url : tls.ldapsUrl],
+        ...(tls === undefined ? {} : { tls: { ca: readFileSync(tls.certificates.caFile, "utf8") } }),
         baseDn: slapd.baseDn,
         bindDn: slapd.serviceDn,
         bindPassword: slapd.servicePassword,
         userFilter: undefined,
-        maxIdle: options.maxIdle ?? 4,
+        maxIdle: options.maxIdle ?? options.maxSize ?? 16,
         maxSize: options.maxSize ?? 16,
         loginAttribute: "uid"
       },
@@ -72,7 +80,8 @@ export const make = (options: Options = {}): Effect.Effect<Servers, DemoServersE
       metricsPort: 0,
       security: AppConfig.defaultSecurity
     }
-    const app = yield* Layer.build(AuthApp.layer(config, options)).pipe(
+    const overrides = options.reuse === false ? { ...options, ldap: { ...options.ldap, reuse: false } } : options
+    const app = yield* Layer.build(AuthApp.layer(config, overrides)).pipe(
       Effect.map((context) => Context.get(context, AuthApp.AuthApp))
     )
     const nginx = yield* NginxServer.make({

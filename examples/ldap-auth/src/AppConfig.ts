@@ -217,7 +217,12 @@ export const variables = {
     "search filter; {user} is replaced by the escaped user name",
     userFilter
   ),
-  maxIdle: Var.withDefault("POOL_MAX_IDLE", 4, "4", "idle LDAP connections kept per pool (2 pools per server)", integer(0)),
+  maxIdle: Var.optional(
+    "POOL_MAX_IDLE",
+    "POOL_MAX_SIZE, so that a steady load opens no connections",
+    "idle LDAP connections kept per pool (2 pools per server)",
+    integer(0)
+  ),
   maxSize: Var.withDefault("POOL_MAX_SIZE", 16, "16", "LDAP connections per pool at most", integer(1)),
   httpHost: Var.withDefault("AUTH_HTTP_HOST", "127.0.0.1", "127.0.0.1", "IP address the auth_http and metrics listeners bind", ipAddress),
   httpPort: Var.withDefault("AUTH_HTTP_PORT", 9180, "9180", "port of GET /auth for nginx's auth_http", port),
@@ -324,7 +329,7 @@ const assemble = (values: Values): AppConfig => ({
     bindDn: values.bindDn,
     bindPassword: values.bindPassword,
     userFilter: values.userFilter,
-    maxIdle: values.maxIdle,
+    maxIdle: values.maxIdle ?? values.maxSize,
     maxSize: values.maxSize,
     tls: { startTls: values.startTls, ca: values.tlsCaFile, serverName: values.tlsServerName },
     loginAttribute: values.loginAttribute

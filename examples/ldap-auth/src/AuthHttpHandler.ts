@@ -11,6 +11,7 @@ import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthHttpProtocol from "./AuthHttpProtocol.ts"
 import * as LogText from "./internal/logText.ts"
 import * as LogThrottle from "./internal/logThrottle.ts"
+import * as Tracing from "./internal/tracing.ts"
 import * as LdapAuth from "./LdapAuth.ts"
 import * as Metrics from "./Metrics.ts"
 import { RateLimiter } from "./RateLimiter.ts"
@@ -107,7 +108,7 @@ export const make = (
       )
     })
 
-    const decide = Effect.fn("AuthHttp.decide")(function*(headers: Readonly<Record<string, string | undefined>>) {
+    const decide = Effect.fnUntraced(function*(headers: Readonly<Record<string, string | undefined>>) {
       const fallback = {
         protocol: AuthHttpProtocol.mailProtocols.find((protocol) => protocol === headers["auth-protocol"]) ?? "imap",
         attempt: 1
@@ -142,7 +143,10 @@ export const make = (
         })
       )
       return decision
-    }, (effect) => Effect.tap(effect, (decision) => Metrics.countLogin(decision.protocol, decision.outcome)))
+    }, (effect) =>
+      Effect.tap(effect, (decision) => Metrics.countLogin(decision.protocol, decision.outcome)).pipe(
+        Tracing.withSpan("AuthHttp.decide")
+      ))
 
     return AuthHttpHandler.of({ decide })
   })

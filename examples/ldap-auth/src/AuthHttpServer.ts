@@ -7,9 +7,10 @@ import * as Http from "node:http"
 import type * as Net from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Duration, Effect, Layer } from "effect"
-import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
+import { HttpMiddleware, HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import type { HttpServerError } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
+import * as Tracer from "effect/Tracer"
 import * as AuthHttpHandler from "./AuthHttpHandler.ts"
 import * as DescriptorWatch from "./internal/descriptorWatch.ts"
 import * as LogThrottle from "./internal/logThrottle.ts"
@@ -112,6 +113,15 @@ const listenHardened = (listenOptions: ListenOptions, limits: LimitOptions) =>
     return listenOn(listenOptions, () => hardened(limits, report))
   }))
 
+/**
+ * The per-request server span only when a tracer is installed: with Effect's built-in one it goes nowhere and costs
+ * every request a span and a parse of the trace headers.
+ */
+const serverSpans = Layer.effect(
+  HttpMiddleware.TracerDisabledWhen,
+  Effect.map(Effect.tracer, (tracer) => (): boolean => tracer === Tracer.nativeTracer)
+)
+
 /** nginx's endpoint. The request log is off: nginx's headers carry passwords. */
 export const layer = (
   options: ListenOptions,
@@ -124,7 +134,7 @@ export const layer = (
   HttpRouter.serve(HttpRouter.add("GET", "/auth", AuthHttpHandler.route), {
     disableLogger: true,
     disableListenLog: true
-  }).pipe(Layer.provideMerge(listenHardened(options, limits)))
+  }).pipe(Layer.provideMerge(listenHardened(options, limits)), Layer.provide(serverSpans))
 
 /** `GET /healthz`: 200 or 503, one line of JSON saying why (`{"status":"ok","ldap":…}`). */
 const healthz = Effect.gen(function*() {

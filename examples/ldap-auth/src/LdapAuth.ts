@@ -29,10 +29,19 @@ export interface LdapAuthOptions {
   readonly attributes?: ReadonlyArray<string> | undefined
   /** The attribute whose value is the user's canonical login name (`AuthenticatedUser.login`). Default: `uid`. */
   readonly loginAttribute?: string | undefined
-  /** Idle connections kept per pool (two pools per server: search and bind). Default: 4. */
+  /**
+   * Idle connections kept per pool (two pools per server: search and bind). Default: `maxSize`, so that a steady load
+   * opens no connections; lower it to hold fewer connections on the directory after a burst.
+   */
   readonly maxIdle?: number | undefined
   /** Connections per pool. Default: 16. */
   readonly maxSize?: number | undefined
+  /**
+   * `false` closes every connection when its operation ends, so each login opens a search connection and a bind
+   * connection of its own: the cost of an auth server without pooling, for a benchmark or a demo. (`maxIdle` 0 is
+   * not that: a returned connection goes to a waiting login first.) Default: true.
+   */
+  readonly reuse?: boolean | undefined
   /**
    * How connections are secured: StartTLS for `ldap://` URLs, the CAs and the server name the certificate is
    * checked against. `ldaps://` URLs always use TLS. A connection that cannot be secured is never used.

@@ -170,6 +170,7 @@ export const connect = (options: LdapClientOptions): Effect.Effect<LdapConnectio
         url: options.url,
         client: new Ldapts.Client({
           url: options.url,
+          timeout: ldaptsTimeout(operationTimeout),
           // ldapts opens `ldaps://` through `createSecureConnection`, `ldap://` through `createConnection`; StartTLS
           // wraps the TCP socket through `createSecureConnection` too, and the TLS socket is then the one to watch.
           createConnection: oneShot as never,
@@ -189,6 +190,14 @@ export const connect = (options: LdapClientOptions): Effect.Effect<LdapConnectio
     startTls
       ? Effect.flatMap(opened, (connection) =>
         run(connection, "StartTLS", (client) => client.startTLS(tlsOptions(url, options.tls))).pipe(
+          // ldapts' timer covers the StartTLS request, not the handshake after it.
+          Effect.timeoutOrElse({
+            duration: operationTimeout,
+            orElse: () =>
+              Effect.sync(() => connection.socket.destroy()).pipe(
+                Effect.andThen(Effect.fail(timeoutError("StartTLS", operationTimeout)))
+              )
+          }),
           Effect.mapError((error) =>
             error.reason === "Timeout"
               ? error
@@ -204,16 +213,32 @@ export const connect = (options: LdapClientOptions): Effect.Effect<LdapConnectio
   )
 }
 
-/** Runs one `ldapts` call with the connection's timeout; a timeout destroys the socket, which is then unusable. */
+/** How ldapts rejects an operation its own `timeout` ended (after destroying the socket). */
+const isOperationTimeout = (cause: unknown): boolean =>
+  cause instanceof Error && !(cause instanceof Ldapts.ResultCodeError) && cause.message.endsWith(": Operation timed out")
+
+/**
+ * ldapts' `timeout` in milliseconds: one timer per request inside ldapts, where an Effect timeout would race two
+ * fibers on every operation of every login. 0 is ldapts' "none", and it cannot wait longer than a timer can.
+ */
+const ldaptsTimeout = (duration: Duration.Duration): number => {
+  const millis = Duration.toMillis(duration)
+  return Number.isFinite(millis) ? Math.min(Math.max(1, Math.ceil(millis)), 2 ** 31 - 1) : 0
+}
+
+/**
+ * Runs one `ldapts` call, bounded by the connection's operation timeout (ldapts' own timer); a timeout destroys
+ * the socket, which is then unusable.
+ */
 const run = <A>(connection: LdapConnection, operation: string, f: (client: Ldapts.Client) => Promise<A>) =>
-  Effect.tryPromise({ try: () => f(connection.client), catch: fromCause(operation) }).pipe(
-    Effect.timeoutOrElse({
-      duration: connection.operationTimeout,
-      orElse: () =>
-        Effect.sync(() => connection.socket.destroy()).pipe(
-          Effect.andThen(Effect.fail(timeoutError(operation, connection.operationTimeout)))
-        )
-    }),
+  Effect.tryPromise({
+    try: () => f(connection.client),
+    catch: (cause) => {
+      if (!isOperationTimeout(cause)) return fromCause(operation)(cause)
+      connection.socket.destroy()
+      return timeoutError(operation, connection.operationTimeout)
+    }
+  }).pipe(
     Effect.ensuring(Effect.map(Clock.currentTimeMillis, (now) => {
       connection.activity.lastMillis = now
     }))

@@ -33,7 +33,7 @@ describe("AppConfig", () => {
       assert.strictEqual(Redacted.value(config.ldap.bindPassword), "service-secret")
       assert.deepStrictEqual(
         [config.ldap.userFilter, config.ldap.maxIdle, config.ldap.maxSize, config.sharedSecret],
-        [undefined, 4, 16, undefined]
+        [undefined, 16, 16, undefined]
       )
       assert.deepStrictEqual(config.http, { host: "127.0.0.1", port: 9180 })
       assert.strictEqual(config.metricsPort, 9181)

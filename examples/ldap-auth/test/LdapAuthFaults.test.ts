@@ -62,6 +62,27 @@ describe("LdapAuth faults", () => {
         }))
     }))
 
+  it.live("a restart that left every idle connection dead fails no login: each is closed unused, without traffic", () =>
+    Effect.gen(function*() {
+      const slapd = yield* Slapd.make()
+      yield* withAuth({ ...slapd.authOptions, maxSize: 4 }, [slapd], (auth) =>
+        Effect.gen(function*() {
+          // Four logins at once leave four idle connections in each pool.
+          yield* Effect.all(Array.from({ length: 4 }, () => login(auth, slapd)), { concurrency: 4 })
+          assert.strictEqual((yield* ConnectionPool.stats(auth.servers[0]!.searchPool)).idle, 4)
+          yield* slapd.stop
+          yield* slapd.start
+          yield* slapd.awaitConnections(0)
+          const user = yield* login(auth, slapd)
+          assert.strictEqual(user.dn, slapd.users.alice.dn)
+          for (const pool of [auth.servers[0]!.searchPool, auth.servers[0]!.bindPool]) {
+            const stats = yield* ConnectionPool.stats(pool)
+            assert.strictEqual(stats.closed, 4, pool.name)
+            assert.strictEqual(stats.idle, 1, pool.name)
+          }
+        }))
+    }))
+
   it.live("a frozen server fails the login as Temporary within the operation timeout; after a thaw logins succeed", () =>
     Effect.gen(function*() {
       const slapd = yield* Slapd.make()
@@ -182,7 +203,7 @@ describe("LdapAuth faults", () => {
             return seen.length === 1
               ? Effect.andThen(Effect.sync(() => connection.socket.destroy()), LdapClient.whoAmI(connection))
               : LdapClient.whoAmI(connection)
-          })
+          }, 16)
           assert.strictEqual(identity, "")
           assert.strictEqual(seen.length, 2)
           assert.notStrictEqual(seen[0], seen[1])

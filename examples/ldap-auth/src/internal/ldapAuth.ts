@@ -14,6 +14,7 @@ import * as Input from "./ldapInput.ts"
 import * as LogText from "./logText.ts"
 import * as LogThrottle from "./logThrottle.ts"
 import * as Server from "./ldapServer.ts"
+import * as Tracing from "./tracing.ts"
 import * as LdapUrl from "./ldapUrl.ts"
 
 export const defaultUserFilter = "(&(objectClass=inetOrgPerson)(uid={user}))"
@@ -75,15 +76,14 @@ export const check = (options: LdapAuthOptions): string | undefined => {
   if (filter !== undefined) return `userFilter ${filter}`
   const sizes = count("maxIdle", options.maxIdle, 0) ?? count("maxSize", options.maxSize, 1)
   if (sizes !== undefined) return sizes
-  const maxIdle = options.maxIdle ?? defaultMaxIdle
   const maxSize = options.maxSize ?? defaultMaxSize
+  const maxIdle = options.maxIdle ?? maxSize
   return maxIdle > maxSize ? `maxIdle (${maxIdle}) must not be above maxSize (${maxSize})` : undefined
 }
 
 /** Why an empty service password is refused, for the option check and the configuration alike. */
 export const emptyPassword = "is empty: an empty password is an unauthenticated bind, which proves nothing"
 
-export const defaultMaxIdle = 4
 export const defaultMaxSize = 16
 
 /** The service and, for tests and diagnostics, the pool pair of each server. */
@@ -97,6 +97,7 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
     const problem = check(options)
     if (problem !== undefined) return yield* Effect.die(new Cause.IllegalArgumentError(`LdapAuth: ${problem}`))
     const template = options.userFilter ?? defaultUserFilter
+    const maxSize = options.maxSize ?? defaultMaxSize
     const loginAttribute = options.loginAttribute ?? "uid"
     const attributes = [...new Set([...(options.attributes ?? ["uid", "mail", "cn"]), loginAttribute])].filter((name) =>
       !isPassword(name)
@@ -117,8 +118,11 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
         operationTimeout,
         tls: options.tls,
         pingAfter: Duration.fromInputUnsafe(options.validateAfter ?? Duration.seconds(30)),
-        maxIdle: options.maxIdle ?? defaultMaxIdle,
-        maxSize: options.maxSize ?? defaultMaxSize,
+        // maxIdle below what a steady load keeps busy would close and reopen connections as returns outpace
+        // borrows for a moment: by default every connection a load opened stays until idleTimeout.
+        maxIdle: options.maxIdle ?? options.maxSize ?? defaultMaxSize,
+        maxSize,
+        reuse: options.reuse ?? true,
         acquireTimeout: options.acquireTimeout ?? Duration.seconds(5),
         idleTimeout: options.idleTimeout ?? Duration.minutes(5),
         name: options.name ?? "ldap"
@@ -134,7 +138,7 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
           attributes,
           // Two are enough to tell "exactly one" from "ambiguous".
           sizeLimit: 2
-        })).pipe(
+        }), maxSize).pipe(
           Effect.mapError((error) =>
             error._tag !== "LdapError"
               ? fromPoolError(error)
@@ -145,7 +149,7 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
         )
 
     const bindAs = (server: Server.LdapServer, dn: string, password: Redacted.Redacted<string>) =>
-      Server.withConnection(server.bindPool, (connection) => LdapClient.bind(connection, dn, password)).pipe(
+      Server.withConnection(server.bindPool, (connection) => LdapClient.bind(connection, dn, password), maxSize).pipe(
         Effect.mapError(fromBindError)
       )
 
@@ -180,7 +184,7 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
     const loginTimedOut = () =>
       temporary(new LdapError({ reason: "Timeout", message: `login: no answer within ${Duration.format(timeout)}` }))
 
-    const authenticate = Effect.fn("LdapAuth.authenticate")(
+    const authenticate = Effect.fnUntraced(
       function*(user: string, password: Redacted.Redacted<string>, admit?: (dn: string) => Effect.Effect<boolean>) {
         yield* Input.check(user, password)
         // Asked once per login, whichever server answers: failover must not count an attempt twice.
@@ -210,7 +214,8 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
           ),
           Effect.annotateLogs({ user: LogText.preview(user) })
         )
-      }
+      },
+      Tracing.withSpan("LdapAuth.authenticate")
     )
 
     return { service: { authenticate }, servers }

@@ -20,6 +20,8 @@ export interface ServerOptions {
   readonly pingAfter: Duration.Duration
   readonly maxIdle: number
   readonly maxSize: number | undefined
+  /** false: a connection is closed when its lease ends, never lent twice. */
+  readonly reuse: boolean
   readonly acquireTimeout: Duration.Input
   readonly idleTimeout: Duration.Input | undefined
   /** Prefix of the pools' names in metrics: `<name>/search/<host:port>` and `<name>/bind/<host:port>`. */
@@ -35,18 +37,14 @@ export interface LdapServer {
 }
 
 /**
- * Lends only connections that are still open, and pings those idle past `pingAfter`: FIFO reuse hands out the
+ * Pings a connection idle past `pingAfter` before it is lent (the pool asks only then): FIFO reuse hands out the
  * oldest idle connection, the one a server `idletimeout` or a firewall most likely dropped. `expected` checks the
- * identity WhoAmI reports (the search pool must still be the service account).
+ * identity WhoAmI reports (the search pool must still be the service account). A connection whose socket has
+ * already closed is caught without traffic, on every lend, by `withConnection`.
  */
-const validate = (pingAfter: Duration.Duration, expected: (identity: string) => boolean) =>
+const validate = (expected: (identity: string) => boolean) =>
 (connection: LdapClient.LdapConnection): Effect.Effect<boolean, LdapError> =>
-  !LdapClient.isOpen(connection)
-    ? Effect.succeed(false)
-    : Effect.flatMap(LdapClient.idleMillis(connection), (idle) =>
-      idle < Duration.toMillis(pingAfter)
-        ? Effect.succeed(true)
-        : Effect.map(LdapClient.whoAmI(connection), expected))
+  LdapClient.isOpen(connection) ? Effect.map(LdapClient.whoAmI(connection), expected) : Effect.succeed(false)
 
 /**
  * Binds as the service account. Its credentials refused (49) is `Misconfigured`: every search would fail the same
@@ -83,8 +81,10 @@ export const make = (options: ServerOptions): Effect.Effect<LdapServer, never, S
       maxSize: options.maxSize,
       acquireTimeout: options.acquireTimeout,
       idleTimeout: options.idleTimeout,
-      validateAfter: Duration.zero,
-      validateTimeout: options.operationTimeout
+      // Not on every lend: the pool runs `validate` in a fiber of its own, a cost on every operation of every login.
+      validateAfter: options.pingAfter,
+      validateTimeout: options.operationTimeout,
+      ...(options.reuse ? {} : { recycle: () => false })
     }
     const searchPool = yield* ConnectionPool.make({
       ...poolOptions,
@@ -97,31 +97,52 @@ export const make = (options: ServerOptions): Effect.Effect<LdapServer, never, S
       ),
       // Only the service account ever binds on these connections, so any identity but anonymous is it (the server
       // may spell the DN in its normalized form).
-      validate: validate(options.pingAfter, (identity) => identity !== "")
+      validate: validate((identity) => identity !== "")
     })
     const bindPool = yield* ConnectionPool.make({
       ...poolOptions,
       name: `${options.name}/bind/${authority}`,
       acquire: Effect.tap(LdapClient.connect(client), LdapClient.whoAmI),
-      validate: validate(options.pingAfter, () => true)
+      validate: validate(() => true)
     })
     return { url: options.url, searchPool, bindPool }
   })
 
+/** A lent connection found closed before use: never an error a caller sees. */
+const closed: unique symbol = Symbol("closed")
+
 /**
- * Runs `f` on a lent connection. An error that leaves the connection in an unknown state (no LDAP result came
- * back: network error, timeout) invalidates it, so the pool closes it instead of lending it again; results such as
- * 49 and 53 keep it. A login that met a stale connection (`Unavailable`) is retried once on another one; when the
- * server is down, that retry is one more refused connect, which costs next to nothing.
+ * Runs `f` on a lent connection. One whose socket has already closed (the server restarted or dropped it while it
+ * sat idle) is invalidated before any traffic and the borrow repeated, at most `maxSize` + 1 times in all, so a
+ * restart that left every idle connection dead costs no login. An error that leaves the connection in an unknown
+ * state (no LDAP result came back: network error, timeout) invalidates it, so the pool closes it instead of lending
+ * it again; results such as 49 and 53 keep it. A login that met a stale connection anyway (`Unavailable`) is retried
+ * once on another one; when the server is down, that retry is one more refused connect, which costs next to nothing.
  */
 export const withConnection = <A>(
   pool: Pool,
-  f: (connection: LdapClient.LdapConnection) => Effect.Effect<A, LdapError>
-): Effect.Effect<A, LdapError | ConnectionPool.PoolError> =>
-  ConnectionPool.use(pool, (connection) =>
-    Effect.tapError(
-      f(connection),
-      (error) => error.breaksConnection ? ConnectionPool.invalidate(pool, connection) : Effect.void
-    )).pipe(
-      Effect.retry({ times: 1, while: (error) => error._tag === "LdapError" && error.reason === "Unavailable" })
-    )
+  f: (connection: LdapClient.LdapConnection) => Effect.Effect<A, LdapError>,
+  maxSize: number
+): Effect.Effect<A, LdapError | ConnectionPool.PoolError> => {
+  const once = ConnectionPool.use(pool, (connection): Effect.Effect<A | typeof closed, LdapError> =>
+    LdapClient.isOpen(connection)
+      ? Effect.tapError(
+        f(connection),
+        (error) => error.breaksConnection ? ConnectionPool.invalidate(pool, connection) : Effect.void
+      )
+      : Effect.as(ConnectionPool.invalidate(pool, connection), closed))
+  const attempt = (skipped: number, retried: boolean): Effect.Effect<A, LdapError | ConnectionPool.PoolError> =>
+    Effect.matchEffect(once, {
+      onSuccess: (result) =>
+        result !== closed
+          ? Effect.succeed(result)
+          : skipped < maxSize
+          ? attempt(skipped + 1, retried)
+          : Effect.fail(new LdapError({ reason: "Unavailable", message: "every pooled connection had closed" })),
+      onFailure: (error) =>
+        !retried && error._tag === "LdapError" && error.reason === "Unavailable"
+          ? attempt(skipped, true)
+          : Effect.fail(error)
+    })
+  return attempt(0, false)
+}
