@@ -10,6 +10,7 @@ import { type Goal, goals } from "./goals.ts"
 import { ldapGoals, type LdapResult, type LdapRun } from "./ldap.ts"
 import { describeMachine, type Machine } from "./machine.ts"
 import type { MailResult } from "./mail.ts"
+import type { ScalingResult } from "./scaling.ts"
 import { clientNames } from "./table.ts"
 
 /** A part that could not run here, and why. */
@@ -24,6 +25,7 @@ export interface Report {
   readonly borrow?: (BorrowResult & { readonly goals: ReadonlyArray<Goal> }) | undefined
   readonly ldap?: (LdapResult & { readonly goals: ReadonlyArray<Goal> }) | Skipped | undefined
   readonly mail?: MailResult | Skipped | undefined
+  readonly scaling?: ScalingResult | Skipped | undefined
 }
 
 /** A part's result, or undefined when it was skipped or not run. */
