@@ -133,20 +133,22 @@ if (only === undefined || only === "scaling") {
     const scale = quick ? { logins: 600, rounds: 3, warmupLogins: 100 } : { logins: 6_000, rounds: 5, warmupLogins: 500 }
     console.log(
       `Part 4: ${scale.logins.toLocaleString("en")} right-password logins per LDAP transport straight to \`ldap-auth ` +
-        `serve\` (REDIS_URL set), 32 at a time, ${scale.rounds} interleaved rounds after a warm-up of ${scale.warmupLogins}`
+        `serve\` (REDIS_URL set), 4 then 32 at a time, each in ${scale.rounds} interleaved rounds after a warm-up of ` +
+        `${scale.warmupLogins}`
     )
     const scaling = await runScalingBench({
       ...scale,
-      concurrency: 32,
+      concurrencies: [4, 32],
       poolSize: 16,
       roundTripLogins: 30,
-      onRound: (round, warmup) => process.stdout.write(`  ${warmup ? "warm-up" : `round ${round}`}\n`)
+      onRound: (concurrency, round, warmup) =>
+        process.stdout.write(`  concurrency ${concurrency}, ${warmup ? "warm-up" : `round ${round}`}\n`)
     })
-    const sizing = size(scaling, scaling.runs[0]!)
+    const sizing = size(scaling, "ldaps")
     console.log(
       `\nCPU: user + system seconds of each process over the round (/proc, INFO cpu), median over rounds; logins/s ` +
         `is wall time on a shared machine.\n\n${serverTable(scaling)}\n\nRedis round trips per login, one at a ` +
-        `time (INFO commandstats):\n\n${roundTripTable(scaling)}\n\n${examplePlatform.nginxHosts} nginx hosts, ` +
+        `time (redis-cli monitor):\n\n${roundTripTable(scaling)}\n\n${examplePlatform.nginxHosts} nginx hosts, ` +
         `${examplePlatform.loginsPerHour.toLocaleString("en")} logins an hour: ${sizing.authServers} auth servers, ` +
         `${sizing.ldapConnectionsOnDirectory} LDAP connections on the directory (at most ` +
         `${sizing.ldapConnectionsAtMost}):\n\n${sizingTable(sizing)}\n`

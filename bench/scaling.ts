@@ -2,8 +2,8 @@
  * Part 4: what one auth server costs, for sizing a platform of several. `ldap-auth serve` runs as a child process
  * with `REDIS_URL` set, as each nginx host would run it, against its own slapd (TLS from the harness) and one
  * shared redis-server; logins are `GET /auth` requests straight to it (no nginx), one per connection as nginx
- * sends them, right passwords, `concurrency` at a time. One server per setup (`ldaps://`, `ldap://`), rounds
- * interleaved between them after a warm-up. Each round reads, before and after:
+ * sends them, right passwords, at each of `concurrencies` in turn. One server per setup (`ldaps://`, `ldap://`);
+ * at each concurrency, a warm-up on each, then rounds interleaved between them. Each round reads, before and after:
  *
  * - the server's CPU seconds (`/proc/<pid>/stat`), so "logins per core second" is honest on a loaded machine;
  * - slapd's and redis-server's CPU seconds, for the directory's and Redis's share;
@@ -30,14 +30,15 @@ export interface ScalingOptions {
   readonly logins: number
   readonly rounds: number
   readonly warmupLogins: number
-  readonly concurrency: number
+  /** Logins in flight at once, one block of rounds each, in this order. */
+  readonly concurrencies: ReadonlyArray<number>
   /** `POOL_MAX_SIZE` and `POOL_MAX_IDLE` of each server (two pools: search and bind). */
   readonly poolSize: number
   /** Logins of each kind for the Redis round trips, one at a time. */
   readonly roundTripLogins: number
   /** Default: both. */
   readonly transports?: ReadonlyArray<Transport> | undefined
-  readonly onRound?: (round: number, warmup: boolean) => void
+  readonly onRound?: (concurrency: number, round: number, warmup: boolean) => void
 }
 
 export interface ScalingRun {
@@ -63,7 +64,7 @@ export interface ScalingRun {
   readonly redisCommandsPerLogin: number
   readonly p50Millis: number
   readonly p99Millis: number
-  /** Connections slapd accepted during the warm-up, and during the measured rounds. */
+  /** Connections slapd accepted during this concurrency's warm-up, and during its measured rounds. */
   readonly ldapConnectionsWarmup: number
   readonly ldapConnectionsMeasured: number
   /** LDAP connections the server's pools held at the end (`db_client_connection_count`, idle + used). */
@@ -151,40 +152,49 @@ const connectionsHeld = (server: AuthServer) =>
     return sum
   })
 
+interface Samples {
+  readonly loginsPerSecond: Array<number>
+  readonly cpu: Array<number>
+  readonly slapdCpu: Array<number>
+  readonly redisCpu: Array<number>
+  readonly commands: Array<number>
+  readonly scripts: Array<number>
+  readonly latencies: Array<number>
+}
+
+const noSamples = (): Samples => ({ loginsPerSecond: [], cpu: [], slapdCpu: [], redisCpu: [], commands: [], scripts: [], latencies: [] })
+
 interface Subject {
   readonly transport: Transport
   readonly slapd: Slapd.SlapdInstance
   readonly slapdPid: number
   readonly server: AuthServer
   readonly accepted: Effect.Effect<number, unknown>
-  readonly samples: {
-    readonly loginsPerSecond: Array<number>
-    readonly cpu: Array<number>
-    readonly slapdCpu: Array<number>
-    readonly redisCpu: Array<number>
-    readonly commands: Array<number>
-    readonly scripts: Array<number>
-    readonly latencies: Array<number>
-  }
+  /** What the current concurrency's rounds measured so far. */
+  samples: Samples
   failures: number
   firstFailure: string | undefined
 }
 
-const rightLogins = (slapd: Slapd.SlapdInstance) =>
-  [slapd.users.alice, slapd.users.bob, slapd.users.dave].map((user) => ({
-    user: user.uid,
-    password: Redacted.value(user.password),
-    clientIp: "192.0.2.1"
-  }))
+const users = (slapd: Slapd.SlapdInstance) =>
+  [slapd.users.alice, slapd.users.bob, slapd.users.dave].map((user) => ({ user: user.uid, password: Redacted.value(user.password) }))
+
+/**
+ * The `i`th right-password login. Each comes from one of 200 addresses: the limiter counts a login as a failure
+ * while it is in flight (10 per user and address), so 32 at once from one address would be refused as a guess.
+ */
+const rightLogin = (slapd: Slapd.SlapdInstance, i: number) => ({
+  ...users(slapd)[i % 3]!,
+  clientIp: `192.0.2.${1 + (i % 200)}`
+})
 
 /** `count` right-password logins, `concurrency` at a time; failures are counted, latencies kept when `measured`. */
 const load = (subject: Subject, count: number, concurrency: number, measured: boolean) =>
   Effect.suspend(() => {
-    const logins = rightLogins(subject.slapd)
     const one = (i: number) =>
       Effect.suspend(() => {
         const start = performance.now()
-        return ask(subject.server.port, logins[i % logins.length]!).pipe(
+        return ask(subject.server.port, rightLogin(subject.slapd, i)).pipe(
           Effect.flatMap((status) => (status === "OK" ? Effect.void : Effect.fail(new Error(`Auth-Status: ${status}`)))),
           Effect.catch((error) =>
             Effect.sync(() => {
@@ -242,12 +252,11 @@ const roundTripsOf = (
 const measureRoundTrips = (subject: Subject, redis: RedisServer.RedisServerInstance, count: number) =>
   Effect.scoped(Effect.gen(function*() {
     const mark = yield* redisMonitor(redis.port)
-    const users = rightLogins(subject.slapd)
     const range = Array.from({ length: count }, (_, i) => i)
     // A wrong password from an address of its own each time: no limit is reached, every one is asked of LDAP.
-    const wrong = range.map((i) => ({ ...users[i % users.length]!, password: "wrong", clientIp: `198.51.100.${1 + (i % 250)}` }))
+    const wrong = range.map((i) => ({ ...rightLogin(subject.slapd, i), password: "wrong", clientIp: `198.51.100.${1 + (i % 250)}` }))
     const unknown = range.map((i) => ({ user: `nobody${i}`, password: "wrong", clientIp: `203.0.113.${1 + (i % 250)}` }))
-    const right = yield* roundTripsOf(mark, subject.server, range.map((i) => users[i % users.length]!), "OK")
+    const right = yield* roundTripsOf(mark, subject.server, range.map((i) => rightLogin(subject.slapd, i)), "OK")
     const refused = yield* roundTripsOf(mark, subject.server, wrong, "Invalid login or password")
     const nobody = yield* roundTripsOf(mark, subject.server, unknown, "Invalid login or password")
     return {
@@ -280,42 +289,45 @@ const start = (transport: Transport, redis: RedisServer.RedisServerInstance, db:
       slapdPid,
       server,
       accepted: Effect.map(slapd.log, (log) => (log.match(/ ACCEPT from /g) ?? []).length),
-      samples: { loginsPerSecond: [], cpu: [], slapdCpu: [], redisCpu: [], commands: [], scripts: [], latencies: [] },
+      samples: noSamples(),
       failures: 0,
       firstFailure: undefined
     }
     return subject
   })
 
-/** Every setup, rounds interleaved, then the round trips per kind of login. */
-export const runScalingBench = (options: ScalingOptions): Promise<ScalingResult> =>
-  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    const redis = yield* RedisServer.make()
-    const chosen = options.transports ?? transports
-    const subjects = yield* Effect.forEach(chosen, (transport, i) => start(transport, redis, i + 1, options.poolSize))
-
-    options.onRound?.(0, true)
-    const accepted: Array<{ before: number; warm: number }> = []
+/** Every setup at one concurrency: a warm-up on each, rounds interleaved, then what each measured. */
+const atConcurrency = (
+  subjects: ReadonlyArray<Subject>,
+  redis: RedisServer.RedisServerInstance,
+  concurrency: number,
+  options: ScalingOptions
+) =>
+  Effect.gen(function*() {
+    options.onRound?.(concurrency, 0, true)
+    const accepted: Array<{ readonly before: number; readonly warm: number }> = []
     for (const subject of subjects) {
+      subject.samples = noSamples()
+      subject.failures = 0
+      subject.firstFailure = undefined
       const before = yield* subject.accepted
-      yield* load(subject, options.warmupLogins, options.concurrency, false)
+      yield* load(subject, options.warmupLogins, concurrency, false)
       accepted.push({ before, warm: yield* subject.accepted })
     }
     const perRound = Math.ceil(options.logins / options.rounds)
     for (let r = 0; r < options.rounds; r++) {
-      options.onRound?.(r + 1, false)
+      options.onRound?.(concurrency, r + 1, false)
       for (let k = 0; k < subjects.length; k++) {
-        yield* round(subjects[(k + r) % subjects.length]!, redis, perRound, options.concurrency)
+        yield* round(subjects[(k + r) % subjects.length]!, redis, perRound, concurrency)
       }
     }
-
     const runs: Array<ScalingRun> = []
     for (let i = 0; i < subjects.length; i++) {
       const subject = subjects[i]!
       const { samples } = subject
       runs.push({
         transport: subject.transport,
-        concurrency: options.concurrency,
+        concurrency,
         poolSize: options.poolSize,
         logins: perRound * options.rounds,
         failures: subject.failures,
@@ -335,6 +347,17 @@ export const runScalingBench = (options: ScalingOptions): Promise<ScalingResult>
         ldapConnectionsHeld: yield* connectionsHeld(subject.server)
       })
     }
+    return runs
+  })
+
+/** Every setup at every concurrency, then the round trips per kind of login. */
+export const runScalingBench = (options: ScalingOptions): Promise<ScalingResult> =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const redis = yield* RedisServer.make()
+    const chosen = options.transports ?? transports
+    const subjects = yield* Effect.forEach(chosen, (transport, i) => start(transport, redis, i + 1, options.poolSize))
+    const runs: Array<ScalingRun> = []
+    for (const concurrency of options.concurrencies) runs.push(...(yield* atConcurrency(subjects, redis, concurrency, options)))
     const roundTrips = yield* measureRoundTrips(subjects[0]!, redis, options.roundTripLogins)
     return { runs, roundTrips }
   })))
