@@ -1,12 +1,11 @@
 /**
  * What the scaling part reads about the processes it runs: CPU time from `/proc/<pid>/stat` (user + system, so
  * a server's cost per login is its own and not the load generator's, which shares the machine), the pid of a
- * slapd from its command line, and an auth server (`ldap-auth serve`) started as a child process of its own.
+ * slapd from its command line, and what a redis-server is asked, from `redis-cli monitor`.
  */
 import * as ChildProcess from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
 import { Effect, Scope } from "effect"
 import * as ServerProcess from "../examples/ldap-auth/harness/ServerProcess.ts"
 
@@ -39,44 +38,6 @@ export const findPid = (command: string, needle: string): number | undefined => 
   }
   return undefined
 }
-
-const main = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "..", "examples", "ldap-auth", "main.ts")
-
-export interface AuthServer {
-  readonly pid: number
-  readonly port: number
-  readonly metricsPort: number
-  /** The last 4 KB the server wrote on stderr, for an error message. */
-  readonly stderr: () => string
-}
-
-/**
- * `ldap-auth serve` on free loopback ports with `env` (the LDAP, pool and Redis variables), killed when the scope
- * closes. The process is Node itself, so its pid is the server's.
- */
-export const authServer = (
-  env: Readonly<Record<string, string>>
-): Effect.Effect<AuthServer, ServerProcess.ServerProcessError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const [port, metricsPort] = [yield* ServerProcess.freePort, yield* ServerProcess.freePort]
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        ChildProcess.spawn(process.execPath, ["--conditions=effect-connection-pool:source", main, "serve"], {
-          env: { PATH: process.env.PATH ?? "", ...env, AUTH_HTTP_PORT: String(port), METRICS_PORT: String(metricsPort) },
-          stdio: ["ignore", "ignore", "pipe"]
-        })
-      ),
-      (child) => Effect.sync(() => child.kill("SIGKILL"))
-    )
-    let stderr = ""
-    child.stderr?.on("data", (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString("utf8")).slice(-4096)
-    })
-    yield* ServerProcess.waitForPorts("ldap-auth serve", [port, metricsPort]).pipe(
-      Effect.mapError((error) => new ServerProcess.ServerProcessError({ message: `${error.message}: ${stderr}`, cause: error }))
-    )
-    return { pid: child.pid!, port, metricsPort, stderr: () => stderr }
-  })
 
 /** Commands per name, as `redis-cli monitor` saw them between two marks: sent by clients, and run by scripts. */
 export interface Monitored {

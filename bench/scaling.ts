@@ -13,12 +13,12 @@
  * opened) and from the server's `/metrics` (held at the end). Then, one login at a time on the first server, the
  * Redis round trips of a right password, a wrong one and an unknown user, counted exactly from `INFO commandstats`.
  */
-import * as Http from "node:http"
 import { Effect, Redacted } from "effect"
 import * as RedisServer from "../examples/ldap-auth/harness/RedisServer.ts"
+import * as ServeProcess from "../examples/ldap-auth/harness/ServeProcess.ts"
 import * as Slapd from "../examples/ldap-auth/harness/Slapd.ts"
 import { missingTool, unavailable as ldapUnavailable } from "./ldap.ts"
-import { type AuthServer, authServer, cpuSeconds, findPid, type Monitored, redisMonitor } from "./processes.ts"
+import { cpuSeconds, findPid, type Monitored, redisMonitor } from "./processes.ts"
 import { median, quantile } from "./stats.ts"
 
 export type Transport = "ldaps" | "ldap"
@@ -117,32 +117,22 @@ const redisCpu = (redis: RedisServer.RedisServerInstance) =>
 const commandStats = (redis: RedisServer.RedisServerInstance) =>
   Effect.map(redis.cli("INFO", "commandstats"), parseCommandStats)
 
-/** One `GET /auth` as nginx sends it, on a connection of its own; resolves with `Auth-Status`. */
-const ask = (port: number, login: { readonly user: string; readonly password: string; readonly clientIp: string }) =>
-  Effect.callback<string, Error>((resume) => {
-    const request = Http.get({
-      host: "127.0.0.1",
-      port,
-      path: "/auth",
-      agent: false,
-      headers: {
-        "Auth-Method": "plain",
-        "Auth-User": encodeURIComponent(login.user),
-        "Auth-Pass": encodeURIComponent(login.password),
-        "Auth-Protocol": "imap",
-        "Auth-Login-Attempt": "1",
-        "Client-IP": login.clientIp
-      }
-    }, (response) => {
-      response.resume()
-      response.once("end", () => resume(Effect.succeed(String(response.headers["auth-status"]))))
-    })
-    request.once("error", (error) => resume(Effect.fail(error)))
-    request.setTimeout(30_000, () => request.destroy(new Error("no answer within 30 s")))
-  })
+interface Login {
+  readonly user: string
+  readonly password: string
+  readonly clientIp: string
+}
+
+/**
+ * `Auth-Status` of one login on a connection of its own, as nginx asks, the name and password %-escaped; a login
+ * without an answer within 30 s is one that failed, so that a stuck server cannot hold the run.
+ */
+const ask = (server: ServeProcess.ServeProcess, login: Login) =>
+  ServeProcess.status(server.authPort, encodeURIComponent(login.user), encodeURIComponent(login.password), login.clientIp)
+    .pipe(Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.succeed("(no answer within 30 s)") }))
 
 /** `db_client_connection_count` summed over pools and states, from the server's `/metrics`. */
-const connectionsHeld = (server: AuthServer) =>
+const connectionsHeld = (server: ServeProcess.ServeProcess) =>
   Effect.promise(async () => {
     const text = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text()
     let sum = 0
@@ -166,7 +156,7 @@ interface Subject {
   readonly transport: Transport
   readonly slapd: Slapd.SlapdInstance
   readonly slapdPid: number
-  readonly server: AuthServer
+  readonly server: ServeProcess.ServeProcess
   readonly accepted: Effect.Effect<number, unknown>
   /** What the current concurrency's rounds measured so far. */
   samples: Samples
@@ -181,7 +171,7 @@ const users = (slapd: Slapd.SlapdInstance) =>
  * The `i`th right-password login. Each comes from one of 200 addresses: the limiter counts a login as a failure
  * while it is in flight (10 per user and address), so 32 at once from one address would be refused as a guess.
  */
-const rightLogin = (slapd: Slapd.SlapdInstance, i: number) => ({
+const rightLogin = (slapd: Slapd.SlapdInstance, i: number): Login => ({
   ...users(slapd)[i % 3]!,
   clientIp: `192.0.2.${1 + (i % 200)}`
 })
@@ -192,7 +182,7 @@ const load = (subject: Subject, count: number, concurrency: number, measured: bo
     const one = (i: number) =>
       Effect.suspend(() => {
         const start = performance.now()
-        return ask(subject.server.port, rightLogin(subject.slapd, i)).pipe(
+        return ask(subject.server, rightLogin(subject.slapd, i)).pipe(
           Effect.flatMap((status) => (status === "OK" ? Effect.void : Effect.fail(new Error(`Auth-Status: ${status}`)))),
           Effect.catch((error) =>
             Effect.sync(() => {
@@ -214,9 +204,10 @@ const round = (subject: Subject, redis: RedisServer.RedisServerInstance, count: 
     const failuresBefore = subject.failures
     const commandsBefore = yield* commandStats(redis)
     const redisBefore = yield* redisCpu(redis)
-    const [cpuBefore, slapdBefore, start] = [cpuSeconds(subject.server.pid), cpuSeconds(subject.slapdPid), performance.now()]
+    const pid = subject.server.child.pid!
+    const [cpuBefore, slapdBefore, start] = [cpuSeconds(pid), cpuSeconds(subject.slapdPid), performance.now()]
     yield* load(subject, count, concurrency, true)
-    const [cpuAfter, slapdAfter, end] = [cpuSeconds(subject.server.pid), cpuSeconds(subject.slapdPid), performance.now()]
+    const [cpuAfter, slapdAfter, end] = [cpuSeconds(pid), cpuSeconds(subject.slapdPid), performance.now()]
     const redisAfter = yield* redisCpu(redis)
     const commandsAfter = yield* commandStats(redis)
     const answered = count - (subject.failures - failuresBefore)
@@ -233,14 +224,14 @@ const round = (subject: Subject, redis: RedisServer.RedisServerInstance, count: 
 /** What `logins`, sent one at a time to `server`, cost on Redis: round trips per login, and the commands. */
 const roundTripsOf = (
   mark: Effect.Effect<Monitored>,
-  server: AuthServer,
-  logins: ReadonlyArray<Parameters<typeof ask>[1]>,
+  server: ServeProcess.ServeProcess,
+  logins: ReadonlyArray<Login>,
   expected: string
 ) =>
   Effect.gen(function*() {
     yield* mark
     for (const login of logins) {
-      const status = yield* ask(server.port, login)
+      const status = yield* ask(server, login)
       if (status !== expected) return yield* Effect.fail(new Error(`${login.user}: Auth-Status ${status}, expected ${expected}`))
     }
     const monitored = yield* mark
@@ -271,15 +262,14 @@ const start = (transport: Transport, redis: RedisServer.RedisServerInstance, db:
     const slapd = yield* Slapd.make({ tls: true })
     const slapdPid = findPid("slapd", `:${slapd.port}/`)
     if (slapdPid === undefined) return yield* Effect.fail(new Error(`no slapd process serves port ${slapd.port}`))
-    const server = yield* authServer({
-      LDAP_URLS: transport === "ldaps" ? slapd.tls!.ldapsUrl : slapd.url,
-      LDAP_TLS_CA_FILE: slapd.tls!.certificates.caFile,
-      LDAP_BASE_DN: slapd.baseDn,
-      LDAP_BIND_DN: slapd.serviceDn,
-      LDAP_BIND_PASSWORD: Redacted.value(slapd.servicePassword),
-      POOL_MAX_SIZE: String(poolSize),
-      POOL_MAX_IDLE: String(poolSize),
-      REDIS_URL: redis.url(db)
+    const server = yield* ServeProcess.make(slapd, {
+      env: {
+        LDAP_URLS: transport === "ldaps" ? slapd.tls!.ldapsUrl : slapd.url,
+        LDAP_TLS_CA_FILE: slapd.tls!.certificates.caFile,
+        POOL_MAX_SIZE: String(poolSize),
+        POOL_MAX_IDLE: String(poolSize),
+        REDIS_URL: redis.url(db)
+      }
     })
     const subject: Subject = {
       transport,
