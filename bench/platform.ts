@@ -88,7 +88,7 @@ const count = (n: number) => Math.round(n).toLocaleString("en")
 const formatMicros = (n: number) => `${Math.round(n).toLocaleString("en")} µs`
 
 /** One server per transport: throughput, CPU per login of each process, LDAP connections, Redis commands. */
-export const serverTable = (result: ScalingResult): string =>
+export const costTable = (result: ScalingResult): string =>
   [
     row([
       "LDAP", "concurrency", "logins/s (wall)", "auth server CPU / login", "logins per core second", "slapd CPU / login",

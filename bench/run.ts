@@ -16,7 +16,7 @@ import { ldapGoals, runLdapBench, unavailable } from "./ldap.ts"
 import { describeMachine, machine } from "./machine.ts"
 import { runMailBench, unavailable as mailUnavailable } from "./mail.ts"
 import { outputDir } from "./output.ts"
-import { examplePlatform, roundTripTable, serverTable, size, sizingTable } from "./platform.ts"
+import { examplePlatform, roundTripTable, costTable, size, sizingTable } from "./platform.ts"
 import * as Readme from "./readme.ts"
 import * as Report from "./report.ts"
 import { scenarios } from "./scenario.ts"
@@ -147,7 +147,7 @@ if (only === undefined || only === "scaling") {
     const sizing = size(scaling, "ldaps")
     console.log(
       `\nCPU: user + system seconds of each process over the round (/proc, INFO cpu), median over rounds; logins/s ` +
-        `is wall time on a shared machine.\n\n${serverTable(scaling)}\n\nRedis round trips per login, one at a ` +
+        `is wall time on a shared machine.\n\n${costTable(scaling)}\n\nRedis round trips per login, one at a ` +
         `time (redis-cli monitor):\n\n${roundTripTable(scaling)}\n\n${examplePlatform.nginxHosts} nginx hosts, ` +
         `${examplePlatform.loginsPerHour.toLocaleString("en")} logins an hour: ${sizing.authServers} auth servers, ` +
         `${sizing.ldapConnectionsOnDirectory} LDAP connections on the directory (at most ` +

@@ -5,7 +5,7 @@
  * connection they open, and the platform arithmetic. Skipped where those servers are not installed. Nothing is timed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { examplePlatform, roundTripTable, serverTable, size, sizingTable } from "../platform.ts"
+import { examplePlatform, roundTripTable, costTable, size, sizingTable } from "../platform.ts"
 import { parseCommandStats, runScalingBench, type ScalingResult, type ScalingRun, unavailable } from "../scaling.ts"
 
 describe("bench part 4: one auth server's cost, for scaling", () => {
@@ -50,7 +50,7 @@ describe("bench part 4: one auth server's cost, for scaling", () => {
         const accepted = runs.reduce((sum, run) => sum + run.ldapConnectionsWarmup + run.ldapConnectionsMeasured, 0)
         assert.strictEqual(accepted, runs.at(-1)!.ldapConnectionsHeld, transport)
       }
-      assert.include(serverTable(result), "| ldaps:// | 4 |")
+      assert.include(costTable(result), "| ldaps:// | 4 |")
       assert.include(roundTripTable(result), "| right password | 3 | EVALSHA × 3 |")
     },
     180_000
