@@ -5,7 +5,7 @@
  * connection they open, and the platform arithmetic. Skipped where those servers are not installed. Nothing is timed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { examplePlatform, roundTripTable, costTable, size, sizingTable } from "../platform.ts"
+import { costTable, examplePlatform, roundTripTable, size, sizingTable } from "../platform.ts"
 import { parseCommandStats, runScalingBench, type ScalingResult, type ScalingRun, unavailable } from "../scaling.ts"
 
 describe("bench part 4: one auth server's cost, for scaling", () => {
