@@ -7,11 +7,12 @@
  *
  * - the server's CPU seconds (`/proc/<pid>/stat`), so "logins per core second" is honest on a loaded machine;
  * - slapd's and redis-server's CPU seconds, for the directory's and Redis's share;
- * - redis-server's `INFO commandstats`: the commands the server sent per login.
+ * - redis-server's `INFO commandstats`: the scripts the server ran per login, and the commands Redis executed.
  *
- * LDAP connections are read from slapd's log (accepted during the measured rounds: 0 when the pools keep what they
- * opened) and from the server's `/metrics` (held at the end). Then, one login at a time on the first server, the
- * Redis round trips of a right password, a wrong one and an unknown user, counted exactly from `INFO commandstats`.
+ * LDAP connections are read from slapd's log (accepted during the warm-up and during the measured rounds) and from
+ * the server's `/metrics` (held at the end). Then, one login at a time on the first server, the Redis round trips
+ * of a right password, a wrong one and an unknown user, counted exactly with `redis-cli monitor`, which tells the
+ * commands a client sent from those its scripts ran.
  */
 import { Effect, Redacted } from "effect"
 import * as RedisServer from "../examples/ldap-auth/harness/RedisServer.ts"
