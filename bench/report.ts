@@ -11,6 +11,7 @@ import { type Goal, goals } from "./goals.ts"
 import { ldapGoals, type LdapResult, type LdapRun } from "./ldap.ts"
 import { describeMachine, type Machine } from "./machine.ts"
 import type { MailResult } from "./mail.ts"
+import type { ScalingResult } from "./scaling.ts"
 import type { ServerResult } from "./server.ts"
 import { clientNames } from "./table.ts"
 
@@ -28,6 +29,7 @@ export interface Report {
   readonly churn?: { readonly runs: ReadonlyArray<ChurnRun>; readonly goals: ReadonlyArray<Goal> } | undefined
   readonly server?: (ServerResult & { readonly goals: ReadonlyArray<Goal> }) | Skipped | undefined
   readonly mail?: (MailResult & { readonly goals?: ReadonlyArray<Goal> | undefined }) | Skipped | undefined
+  readonly scaling?: ScalingResult | Skipped | undefined
 }
 
 /** A part's result, or undefined when it was skipped or not run. */

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only borrow|ldap|server|mail]`: runs the benchmarks, prints their tables, and
+ * `npm run bench [-- --quick] [-- --only borrow|ldap|server|mail|scaling]`: runs the benchmarks, prints their tables, and
  * writes latest.json, latest.svg and ldap.svg: to bench/results/ for a full run, which also rewrites the README's
  * Performance section, to the git-ignored bench/results/scratch/ for `--quick` or `--only` (see output.ts).
  * `--quick` keeps the shape (every pool, every scenario, the same sizes of pool) with fewer borrows and rounds, to
@@ -17,9 +17,11 @@ import { ldapGoals, runLdapBench, transports, unavailable } from "./ldap.ts"
 import { describeMachine, machine } from "./machine.ts"
 import { mailGoals, runMailBench, unavailable as mailUnavailable } from "./mail.ts"
 import { outputDir } from "./output.ts"
+import { costTable, examplePlatform, roundTripTable, size, sizingTable } from "./platform.ts"
 import * as Readme from "./readme.ts"
 import * as Report from "./report.ts"
 import { scenarios } from "./scenario.ts"
+import { runScalingBench, unavailable as scalingUnavailable } from "./scaling.ts"
 import { runServerBench, serverGoals, unavailable as serverUnavailable } from "./server.ts"
 import { borrowTable, churnTable, goalTable, ldapTable, mailTable, scalingTable, serverTable } from "./table.ts"
 
@@ -173,6 +175,39 @@ if (only === undefined || only === "mail") {
     const met = mailGoals(mail)
     console.log(`\n${mailTable(mail)}\n\nGoals:\n\n${goalTable(met)}\n`)
     report.mail = { ...mail, goals: met }
+  }
+}
+
+if (only === undefined || only === "scaling") {
+  const why = scalingUnavailable()
+  if (why !== undefined) {
+    console.log(`Part 5 (one auth server's cost, for scaling) skipped: ${why}.\n`)
+    report.scaling = { skipped: why }
+  } else {
+    const scale = quick ? { logins: 600, rounds: 3, warmupLogins: 100 } : { logins: 6_000, rounds: 5, warmupLogins: 500 }
+    console.log(
+      `Part 5: ${scale.logins.toLocaleString("en")} right-password logins per LDAP transport straight to \`ldap-auth ` +
+        `serve\` (REDIS_URL set), 4 then 32 at a time, each in ${scale.rounds} interleaved rounds after a warm-up of ` +
+        `${scale.warmupLogins}`
+    )
+    const scaling = await runScalingBench({
+      ...scale,
+      concurrencies: [4, 32],
+      poolSize: 16,
+      roundTripLogins: 30,
+      onRound: (concurrency, round, warmup) =>
+        process.stdout.write(`  concurrency ${concurrency}, ${warmup ? "warm-up" : `round ${round}`}\n`)
+    })
+    const sizing = size(scaling, "ldaps")
+    console.log(
+      `\nCPU: user + system seconds of each process over the round (/proc, INFO cpu), median over rounds; logins/s ` +
+        `is wall time on a shared machine.\n\n${costTable(scaling)}\n\nRedis round trips per login, one at a ` +
+        `time (redis-cli monitor):\n\n${roundTripTable(scaling)}\n\n${examplePlatform.nginxHosts} nginx hosts, ` +
+        `${examplePlatform.loginsPerHour.toLocaleString("en")} logins an hour: ${sizing.authServers} auth servers, ` +
+        `${sizing.ldapConnectionsOnDirectory} LDAP connections on the directory (at most ` +
+        `${sizing.ldapConnectionsAtMost}):\n\n${sizingTable(sizing)}\n`
+    )
+    report.scaling = scaling
   }
 }
 
