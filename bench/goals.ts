@@ -1,8 +1,10 @@
 /**
  * The goals for part 1, each checked against a per-round ratio: our time over a competitor's in the same
- * scenario, or our time in a large scenario over our time in its small counterpart.
+ * scenario, or our time in a large scenario over our time in its small counterpart; and those of part 4, our
+ * bytes over effect/Pool's.
  */
 import { type BorrowResult, cell } from "./borrow.ts"
+import { memoryCell, type MemoryResult } from "./memory.ts"
 import { median } from "./stats.ts"
 
 export interface Goal {
@@ -51,3 +53,10 @@ export const goals = (result: BorrowResult): ReadonlyArray<Goal> => {
     )
   ]
 }
+
+/** Part 4: our bytes per idle connection and per waiting borrower over effect/Pool.make's, per round. */
+export const memoryGoals = (result: MemoryResult): ReadonlyArray<Goal> =>
+  ([["idle", "idle connection"], ["waiting", "waiting borrower"]] as const).map(([kind, what]): Goal => {
+    const ratio = perRound(memoryCell(result, kind, "ours").bytes, memoryCell(result, kind, "effect-pool").bytes)
+    return { description: `bytes of heap per ${what}: ours / effect/Pool.make`, limit: 1, ratio, met: ratio <= 1 }
+  })

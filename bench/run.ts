@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only borrow|ldap|mail]`: runs the benchmarks, prints their tables, and
+ * `npm run bench [-- --quick] [-- --only borrow|memory|ldap|mail]`: runs the benchmarks, prints their tables, and
  * writes latest.json and latest.svg: to bench/results/ for a full run, to the git-ignored bench/results/scratch/
  * for `--quick` or `--only` (see output.ts). `--quick` keeps the shape (every pool, every
  * scenario, the same sizes of pool) with fewer borrows and rounds, to finish in under a minute.
@@ -10,10 +10,11 @@ import { fileURLToPath } from "node:url"
 import { runBorrowBench } from "./borrow.ts"
 import { borrowChart } from "./chart.ts"
 import { competitors, ours } from "./competitors.ts"
-import { goals } from "./goals.ts"
+import { goals, memoryGoals } from "./goals.ts"
 import { ldapGoals, runLdapBench, unavailable } from "./ldap.ts"
 import { describeMachine, machine } from "./machine.ts"
 import { runMailBench, unavailable as mailUnavailable } from "./mail.ts"
+import { memoryTable, runMemoryBench } from "./memory.ts"
 import { outputDir } from "./output.ts"
 import { scenarios } from "./scenario.ts"
 import { borrowTable, goalTable, ldapTable, mailTable, scalingTable } from "./table.ts"
@@ -25,8 +26,8 @@ const only = onlyIndex >= 0 ? args[onlyIndex + 1] : undefined
 const command = `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`
 
 const settings = quick ?
-  { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3, logins: 600, ldapRounds: 3, warmupLogins: 100, mailLogins: 200 } :
-  { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10, logins: 10_000, ldapRounds: 5, warmupLogins: 500, mailLogins: 2_000 }
+  { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3, logins: 600, ldapRounds: 3, warmupLogins: 100, mailLogins: 200, memoryLarge: 2_000, memoryRounds: 1 } :
+  { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10, logins: 10_000, ldapRounds: 5, warmupLogins: 500, mailLogins: 2_000, memoryLarge: 10_000, memoryRounds: 5 }
 
 const results = outputDir({ quick, only })
 const shown = Path.relative(process.cwd(), fileURLToPath(results))
@@ -56,6 +57,17 @@ if (only === undefined || only === "borrow") {
     new URL("latest.svg", results),
     borrowChart(borrow, `${command} · ${describeMachine(host)} · ${host.date.slice(0, 10)}`)
   )
+}
+
+if (only === undefined || only === "memory") {
+  console.log(`Part 4: heap per idle connection and per waiting borrower (${settings.memoryRounds} rounds)`)
+  const memory = await runMemoryBench({ small: 100, large: settings.memoryLarge, rounds: settings.memoryRounds })
+  const met = memoryGoals(memory)
+  console.log(
+    `\nBytes of heap after a full GC: (heap with ${memory.large.toLocaleString("en")} − heap with ${memory.small}) ÷ ` +
+      `${(memory.large - memory.small).toLocaleString("en")}, median over rounds:\n\n${memoryTable(memory)}\n\nGoals:\n\n${goalTable(met)}\n`
+  )
+  report["memory"] = { ...memory, goals: met }
 }
 
 if (only === undefined || only === "ldap") {
