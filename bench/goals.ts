@@ -2,9 +2,11 @@
  * The goals for part 1, and the one direction every ratio of the benchmark is written in: ours ÷ theirs, of a
  * cost (time, connections, sockets), so that lower is better and below 1 ours costs less. Each goal is checked
  * against a per-round ratio: our time over a competitor's in the same scenario and round, or our time in a large
- * scenario over our time in its small counterpart.
+ * scenario over our time in its small counterpart;
+ * and for the memory part, our bytes over effect/Pool's.
  */
 import { type BorrowResult, cell } from "./borrow.ts"
+import { memoryCell, type MemoryResult } from "./memory.ts"
 import { median } from "./stats.ts"
 
 /** How every ratio reads, named once for the tables, the charts and the README. */
@@ -78,3 +80,12 @@ export const goals = (result: BorrowResult): ReadonlyArray<Goal> => {
     atMost(`the same, divided by the Effect floor's own (${floor.toFixed(2)}×)`, 1.2, scale.waiting / floor)
   ]
 }
+
+/** The memory part: our bytes per idle connection and per waiting borrower over effect/Pool.make's, per round. */
+export const memoryGoals = (result: MemoryResult): ReadonlyArray<Goal> =>
+  ([["idle", "idle connection"], ["waiting", "waiting borrower"]] as const).map(([kind, what]): Goal =>
+    atMost(
+      `bytes of heap per ${what}: ours ÷ effect/Pool.make`,
+      1,
+      perRound(memoryCell(result, kind, "ours").bytes, memoryCell(result, kind, "effect-pool").bytes)
+    ))

@@ -11,6 +11,7 @@ import { type Goal, goals } from "./goals.ts"
 import { ldapGoals, type LdapResult, type LdapRun } from "./ldap.ts"
 import { describeMachine, type Machine } from "./machine.ts"
 import type { MailResult } from "./mail.ts"
+import type { MemoryResult } from "./memory.ts"
 import type { ScalingResult } from "./scaling.ts"
 import type { ServerResult } from "./server.ts"
 import { clientNames } from "./table.ts"
@@ -25,6 +26,7 @@ export interface Report {
   readonly quick: boolean
   readonly machine: Machine
   readonly borrow?: (BorrowResult & { readonly goals: ReadonlyArray<Goal> }) | undefined
+  readonly memory?: (MemoryResult & { readonly goals: ReadonlyArray<Goal> }) | undefined
   readonly ldap?: (LdapResult & { readonly goals: ReadonlyArray<Goal> }) | Skipped | undefined
   readonly churn?: { readonly runs: ReadonlyArray<ChurnRun>; readonly goals: ReadonlyArray<Goal> } | undefined
   readonly server?: (ServerResult & { readonly goals: ReadonlyArray<Goal> }) | Skipped | undefined

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only borrow|ldap|server|mail|scaling]`: runs the benchmarks, prints their tables, and
+ * `npm run bench [-- --quick] [-- --only borrow|memory|ldap|server|mail|scaling]`: runs the benchmarks, prints their tables, and
  * writes latest.json, latest.svg and ldap.svg: to bench/results/ for a full run, which also rewrites the README's
  * Performance section, to the git-ignored bench/results/scratch/ for `--quick` or `--only` (see output.ts).
  * `--quick` keeps the shape (every pool, every scenario, the same sizes of pool) with fewer borrows and rounds, to
@@ -12,10 +12,11 @@ import { fileURLToPath } from "node:url"
 import { runBorrowBench } from "./borrow.ts"
 import { churnGoals, runChurnBench } from "./churn.ts"
 import { competitors, ours } from "./competitors.ts"
-import { goals, ratioDirection } from "./goals.ts"
+import { goals, memoryGoals, ratioDirection } from "./goals.ts"
 import { ldapGoals, runLdapBench, transports, unavailable } from "./ldap.ts"
 import { describeMachine, machine } from "./machine.ts"
 import { mailGoals, runMailBench, unavailable as mailUnavailable } from "./mail.ts"
+import { memoryTable, runMemoryBench } from "./memory.ts"
 import { outputDir } from "./output.ts"
 import { costTable, examplePlatform, roundTripTable, size, sizingTable } from "./platform.ts"
 import * as Readme from "./readme.ts"
@@ -50,8 +51,8 @@ const only = onlyIndex >= 0 ? args[onlyIndex + 1] : undefined
 const command = `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`
 
 const settings = quick ?
-  { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3, logins: 600, ldapRounds: 3, roundSeconds: 0.5, warmupLogins: 100, serverLogins: 1_500, serverRoundSeconds: 1, mailLogins: 300, mailRounds: 2 } :
-  { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10, logins: 10_000, ldapRounds: 5, roundSeconds: 2, warmupLogins: 500, serverLogins: 10_000, serverRoundSeconds: 4, mailLogins: 3_000, mailRounds: 3 }
+  { warmupRounds: 1, rounds: 3, borrows: 10_000, big: 10_000, borrowsPerWaiter: 3, logins: 600, ldapRounds: 3, roundSeconds: 0.5, warmupLogins: 100, serverLogins: 1_500, serverRoundSeconds: 1, mailLogins: 300, mailRounds: 2, memoryLarge: 2_000, memoryRounds: 1 } :
+  { warmupRounds: 2, rounds: 11, borrows: 100_000, big: 10_000, borrowsPerWaiter: 10, logins: 10_000, ldapRounds: 5, roundSeconds: 2, warmupLogins: 500, serverLogins: 10_000, serverRoundSeconds: 4, mailLogins: 3_000, mailRounds: 3, memoryLarge: 10_000, memoryRounds: 5 }
 
 const results = outputDir({ quick, only })
 mkdirSync(results, { recursive: true })
@@ -76,6 +77,17 @@ if (only === undefined || only === "borrow") {
   console.log(`Scaling (large ÷ small, time per borrow: lower is better, per round):\n\n${scalingTable(borrow)}\n`)
   console.log(`Goals:\n\n${goalTable(met)}\n`)
   report.borrow = { ...borrow, goals: met }
+}
+
+if (only === undefined || only === "memory") {
+  console.log(`Memory: heap per idle connection and per waiting borrower (${settings.memoryRounds} rounds)`)
+  const memory = await runMemoryBench({ small: 100, large: settings.memoryLarge, rounds: settings.memoryRounds })
+  const met = memoryGoals(memory)
+  console.log(
+    `\nBytes of heap after a full GC: (heap with ${memory.large.toLocaleString("en")} − heap with ${memory.small}) ÷ ` +
+      `${(memory.large - memory.small).toLocaleString("en")}, median over rounds:\n\n${memoryTable(memory)}\n\nGoals:\n\n${goalTable(met)}\n`
+  )
+  report.memory = { ...memory, goals: met }
 }
 
 if (only === undefined || only === "ldap") {

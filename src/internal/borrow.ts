@@ -28,7 +28,9 @@ import {
   now,
   type PoolImpl,
   runDetached,
+  takeIdle,
   timeoutError,
+  unfit,
   type Waiter
 } from "./state.ts"
 
@@ -215,24 +217,41 @@ export const get = <A, E>(pool: PoolImpl<A, E>): Effect.Effect<A, E | PoolError,
     (entry) => entry.connection
   )
 
-/** Runs `f` on a lent connection and ends the lease with `f`'s exit. Call in an uninterruptible region. */
-const useEntry = <A, B, E2, R2>(
-  entry: Entry<A>,
-  f: (connection: A) => Effect.Effect<B, E2, R2>,
-  restore: <X, EX, RX>(effect: Effect.Effect<X, EX, RX>) => Effect.Effect<X, EX, RX>
-): Effect.Effect<B, E2, R2> => {
-  let body: Effect.Effect<B, E2, R2>
+/** `f` applied to the connection; a synchronous throw becomes a defect. */
+const body = <A, B, E2, R2>(f: (connection: A) => Effect.Effect<B, E2, R2>, connection: A): Effect.Effect<B, E2, R2> => {
   try {
-    body = f(entry.connection)
+    return f(connection)
   } catch (defect) {
-    body = Effect.die(defect)
+    return Effect.die(defect)
   }
-  return Effect.onExitPrimitive(restore(body), entry.release, true)
 }
 
 /**
- * `Effect.scoped(get + f)` without the scope: the lease's release is attached
- * to `f`'s exit in the same uninterruptible step that lends the connection.
+ * Lends the next idle connection synchronously if nothing stands in the way:
+ * the pool is open, nobody waits, leak warnings are off, and the connection is
+ * within its lifetime and idle timeout and needs no validation. Takes nothing
+ * otherwise, leaving every other case to `lend`.
+ */
+const lendFast = <A>(pool: PoolImpl<A, any>): Entry<A> | undefined => {
+  if (pool.isClosed || pool.waiters.size > 0 || pool.options.leakWarningAfter !== undefined) return undefined
+  const next = pool.options.lifo ? pool.idle.peekBack() : pool.idle.peekFront()
+  if (next === undefined) return undefined
+  const time = now(pool)
+  if (pool.checksIdle && (unfit(pool, next, time, pool.idle.length - 1) || needsValidation(pool, next, time))) {
+    return undefined
+  }
+  const entry = takeIdle(pool)!
+  entry.leasedAt = time
+  pool.metrics.waitTime.observe(0)
+  return entry
+}
+
+/**
+ * `Effect.scoped(get + f)` without the scope. The lease's end is attached
+ * before anything is lent: the fast path lends and starts `f` in one
+ * synchronous step, so it needs no uninterruptible region; any other borrow
+ * runs in one, as `get` does, with only its wait, its validation and `f`
+ * interruptible.
  *
  * @internal
  */
@@ -240,9 +259,24 @@ export const use = <A, E, B, E2, R2>(
   pool: PoolImpl<A, E>,
   f: (connection: A) => Effect.Effect<B, E2, R2>
 ): Effect.Effect<B, E | E2 | PoolError, R2> =>
-  Effect.uninterruptibleMask((restore) => {
-    const lent = lendTracked(pool)
-    return lent instanceof Entry
-      ? useEntry(lent, f, restore)
-      : Effect.flatMap(lent, (entry) => useEntry(entry, f, restore))
+  Effect.suspend(() => {
+    let lent: Entry<A> | undefined
+    return Effect.onExitPrimitive(
+      Effect.suspend(() => {
+        lent = lendFast(pool)
+        if (lent !== undefined) return body(f, lent.connection)
+        return Effect.uninterruptibleMask((restore) => {
+          const served = lendTracked(pool)
+          if (served instanceof Entry) {
+            lent = served
+            return restore(body(f, served.connection))
+          }
+          return Effect.flatMap(served, (entry) => {
+            lent = entry
+            return restore(body(f, entry.connection))
+          })
+        })
+      }),
+      (exit) => lent === undefined ? undefined : lent.release(exit)
+    )
   })

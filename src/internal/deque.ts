@@ -41,6 +41,10 @@ export class Deque<A> {
     return this.length === 0 ? undefined : this.buffer[this.head]
   }
 
+  peekBack(): A | undefined {
+    return this.length === 0 ? undefined : this.buffer[(this.head + this.length - 1) & (this.buffer.length - 1)]
+  }
+
   /** Removes and returns every element that fails `keep`, preserving the order of the rest. O(n). */
   removeWhere(remove: (value: A) => boolean): Array<A> {
     const removed: Array<A> = []

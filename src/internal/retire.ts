@@ -17,13 +17,13 @@ import {
   closeDone,
   type Entry,
   giveBack,
-  idleTooLong,
   now,
   pastLifetime,
   type PoolImpl,
   runDetached,
   startClose,
   takeIdle,
+  unfit,
   warn
 } from "./state.ts"
 
@@ -113,12 +113,7 @@ export const takeLendable = <A>(pool: PoolImpl<A, any>, time: number): Entry<A> 
   for (;;) {
     const entry = takeIdle(pool)
     if (entry === undefined) return undefined
-    if (
-      !pool.checksIdle || !(pastLifetime(pool, entry, time) ||
-        (idleTooLong(pool, entry, time) && pool.idle.length >= pool.options.minIdle))
-    ) {
-      return entry
-    }
+    if (!pool.checksIdle || !unfit(pool, entry, time, pool.idle.length)) return entry
     retire(pool, entry)
   }
 }

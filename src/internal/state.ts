@@ -177,6 +177,16 @@ export const pastLifetime = (pool: PoolImpl<any, any>, entry: Entry<unknown>, ti
 export const idleTooLong = (pool: PoolImpl<any, any>, entry: Entry<unknown>, time: number): boolean =>
   time - entry.idleSince >= pool.options.idleTimeoutMillis
 
+/**
+ * Whether an idle connection must be closed rather than lent at `time`: past
+ * its lifetime, or idle past `idleTimeout` while `idleLeft` (the idle
+ * connections left once it is taken) still covers `minIdle`.
+ *
+ * @internal
+ */
+export const unfit = (pool: PoolImpl<any, any>, entry: Entry<unknown>, time: number, idleLeft: number): boolean =>
+  pastLifetime(pool, entry, time) || (idleTooLong(pool, entry, time) && idleLeft >= pool.options.minIdle)
+
 /** @internal */
 export const timeoutError = (pool: PoolImpl<any, any>): PoolTimeoutError => {
   pool.metrics.timeouts++

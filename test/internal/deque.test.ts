@@ -40,6 +40,7 @@ describe("Deque", () => {
         }
         assert.strictEqual(deque.length, model.length)
         assert.strictEqual(deque.peekFront(), model[0])
+        assert.strictEqual(deque.peekBack(), model[model.length - 1])
       }
     })))
 })
