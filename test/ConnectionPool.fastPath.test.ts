@@ -63,8 +63,8 @@ describe("ConnectionPool use, lending from the idle set", () => {
       yield* TestClock.adjust("1 second")
       yield* ConnectionPool.use(pool, () => TestClock.adjust("1500 millis"))
       const snapshots = yield* Metric.snapshot
-      const wait = histogram(snapshots, "wait_time")!
-      const use = histogram(snapshots, "use_time")!
+      const wait = histogram(snapshots, "wait_time_seconds")!
+      const use = histogram(snapshots, "use_time_seconds")!
       assert.strictEqual(wait.count, 2)
       assert.strictEqual(wait.sum, 0)
       assert.strictEqual(use.count, 2)
