@@ -111,7 +111,7 @@ layer(Slapd.layer(), { excludeTestServices: true, timeout: 120_000 })("serve's s
       assert.deepStrictEqual(logins.map((entry) => [entry.level, entry.annotations.outcome]), [["DEBUG", "ok"], ["DEBUG", "invalid"]])
       const info = entries.filter((entry) => entry.level === "INFO").map((entry) => String(entry.message))
       assert.match(info[0]!, new RegExp(`^auth server started: auth_http on http://127\\.0\\.0\\.1:${env.AUTH_HTTP_PORT}/auth, `))
-      assert.include(info[0]!, `; LDAP ${slapd.url} as ${slapd.serviceDn}; pools of 16 connections (4 idle)`)
+      assert.include(info[0]!, `; LDAP ${slapd.url} as ${slapd.serviceDn}; pools of 16 connections (16 idle)`)
       assert.include(info[0]!, "; rate limits in this process's memory")
       // The summary's remainder at shutdown, then the last line.
       assert.deepStrictEqual(info.slice(1), ["logins since the last summary: 2 (invalid 1, ok 1)", "auth server stopped"])
