@@ -214,7 +214,10 @@ if (only === undefined || only === "scaling") {
     console.log(
       `\nCPU: user + system seconds of each process over the round (/proc, INFO cpu), median over rounds; logins/s ` +
         `is wall time on a shared machine.\n\n${costTable(scaling)}\n\nRedis round trips per login, one at a ` +
-        `time (redis-cli monitor):\n\n${roundTripTable(scaling)}\n\n${examplePlatform.nginxHosts} nginx hosts, ` +
+        `time (redis-cli monitor):\n\n${roundTripTable(scaling)}\n\nRedis keys at the end: ` +
+        `${scaling.redisKeys.keys.toLocaleString("en")}, ${scaling.redisKeys.expiring.toLocaleString("en")} of them ` +
+        `with an expiry, about ${Math.round(scaling.redisKeys.bytesPerKey)} bytes each (used_memory).\n\n` +
+        `${examplePlatform.nginxHosts} nginx hosts, ` +
         `${examplePlatform.loginsPerHour.toLocaleString("en")} logins an hour: ${sizing.authServers} auth servers, ` +
         `${sizing.ldapConnectionsOnDirectory} LDAP connections on the directory (at most ` +
         `${sizing.ldapConnectionsAtMost}):\n\n${sizingTable(sizing)}\n`

@@ -84,9 +84,19 @@ export interface RoundTrips {
   readonly byKind: Readonly<Record<"right" | "wrong" | "unknownUser", Monitored>>
 }
 
+/** What the limiter left in Redis at the end of the run, every server's database together. */
+export interface RedisKeys {
+  readonly keys: number
+  /** Keys with an expiry: every one, when nothing the limiter writes outlives its window or marker. */
+  readonly expiring: number
+  /** `used_memory` grown since the servers started, per key. */
+  readonly bytesPerKey: number
+}
+
 export interface ScalingResult {
   readonly runs: ReadonlyArray<ScalingRun>
   readonly roundTrips: RoundTrips
+  readonly redisKeys: RedisKeys
 }
 
 /** Why part 5 cannot run here, or undefined when it can. */
@@ -109,11 +119,24 @@ const difference = (after: Record<string, number>, before: Record<string, number
 
 const total = (calls: Record<string, number>) => Object.values(calls).reduce((sum, n) => sum + n, 0)
 
+/** A number field of `INFO`'s output. */
+const infoField = (info: string, name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(info)?.[1] ?? Number.NaN)
+
 const redisCpu = (redis: RedisServer.RedisServerInstance) =>
-  Effect.map(redis.cli("INFO", "cpu"), (info) => {
-    const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(info)?.[1] ?? Number.NaN)
-    return field("used_cpu_user") + field("used_cpu_sys")
-  })
+  Effect.map(redis.cli("INFO", "cpu"), (info) => infoField(info, "used_cpu_user") + infoField(info, "used_cpu_sys"))
+
+const usedMemory = (redis: RedisServer.RedisServerInstance) =>
+  Effect.map(redis.cli("INFO", "memory"), (info) => infoField(info, "used_memory"))
+
+/** Keys and keys with an expiry over every database, from `INFO keyspace`. */
+export const parseKeyspace = (info: string): { readonly keys: number; readonly expiring: number } => {
+  let [keys, expiring] = [0, 0]
+  for (const match of info.matchAll(/^db\d+:keys=(\d+),expires=(\d+)/gm)) {
+    keys += Number(match[1])
+    expiring += Number(match[2])
+  }
+  return { keys, expiring }
+}
 
 const commandStats = (redis: RedisServer.RedisServerInstance) =>
   Effect.map(redis.cli("INFO", "commandstats"), parseCommandStats)
@@ -345,8 +368,11 @@ export const runScalingBench = (options: ScalingOptions): Promise<ScalingResult>
     const redis = yield* RedisServer.make()
     const chosen = options.transports ?? transports
     const subjects = yield* Effect.forEach(chosen, (transport, i) => start(transport, redis, i + 1, options.poolSize))
+    const memoryBefore = yield* usedMemory(redis)
     const runs: Array<ScalingRun> = []
     for (const concurrency of options.concurrencies) runs.push(...(yield* atConcurrency(subjects, redis, concurrency, options)))
     const roundTrips = yield* measureRoundTrips(subjects[0]!, redis, options.roundTripLogins)
-    return { runs, roundTrips }
+    const keyspace = parseKeyspace(yield* redis.cli("INFO", "keyspace"))
+    const grown = (yield* usedMemory(redis)) - memoryBefore
+    return { runs, roundTrips, redisKeys: { ...keyspace, bytesPerKey: grown / Math.max(1, keyspace.keys) } }
   })))

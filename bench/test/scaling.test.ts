@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { costTable, examplePlatform, roundTripTable, size, sizingTable } from "../platform.ts"
-import { parseCommandStats, runScalingBench, type ScalingResult, type ScalingRun, unavailable } from "../scaling.ts"
+import { parseCommandStats, parseKeyspace, runScalingBench, type ScalingResult, type ScalingRun, unavailable } from "../scaling.ts"
 
 describe("bench part 4: one auth server's cost, for scaling", () => {
   it.skipIf(unavailable() !== undefined)(
@@ -50,6 +50,9 @@ describe("bench part 4: one auth server's cost, for scaling", () => {
         const accepted = runs.reduce((sum, run) => sum + run.ldapConnectionsWarmup + run.ldapConnectionsMeasured, 0)
         assert.strictEqual(accepted, runs.at(-1)!.ldapConnectionsHeld, transport)
       }
+      // Every key the limiter wrote, counters and familiar markers, expires by itself.
+      assert.isAbove(result.redisKeys.keys, 0)
+      assert.strictEqual(result.redisKeys.expiring, result.redisKeys.keys)
       assert.include(costTable(result), "| ldaps:// | 4 |")
       assert.include(roundTripTable(result), "| right password | 3 | EVALSHA × 3 |")
     },
@@ -94,7 +97,8 @@ const result: ScalingResult = {
       wrong: { sent: { evalsha: 2 }, inScripts: {} },
       unknownUser: { sent: { evalsha: 1 }, inScripts: {} }
     }
-  }
+  },
+  redisKeys: { keys: 100, expiring: 100, bytesPerKey: 120 }
 }
 
 describe("sizing a platform from one server's cost", () => {
@@ -119,5 +123,10 @@ describe("sizing a platform from one server's cost", () => {
   it("reads redis-server's command counts without the reader's own INFO", () => {
     const info = "# Commandstats\r\ncmdstat_info:calls=7,usec=1\r\ncmdstat_evalsha:calls=30,usec=2\r\ncmdstat_get:calls=60,usec=1\r\n"
     assert.deepStrictEqual(parseCommandStats(info), { evalsha: 30, get: 60 })
+  })
+
+  it("adds up the keys of every database, and those with an expiry", () => {
+    const info = "# Keyspace\r\ndb1:keys=12,expires=12,avg_ttl=1000\r\ndb2:keys=5,expires=4,avg_ttl=9\r\n"
+    assert.deepStrictEqual(parseKeyspace(info), { keys: 17, expiring: 16 })
   })
 })
