@@ -47,7 +47,7 @@ export const goalTable = (goals: ReadonlyArray<Goal>): string =>
     ...goals.map((g) =>
       row([
         g.description,
-        g.atLeast === true ? `≥ ${g.limit}× (higher is better)` : `≤ ${g.limit}×`,
+        g.atLeast === true ? `≥ ${Number(g.limit.toPrecision(3))}× (higher is better)` : `≤ ${Number(g.limit.toPrecision(3))}×`,
         `${g.ratio < 0.01 ? g.ratio.toPrecision(2) : g.ratio.toFixed(2)}×`,
         g.met ? "met" : "**not met**",
         g.met ? "" : g.why ?? "not analysed yet"
