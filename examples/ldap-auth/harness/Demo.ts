@@ -179,8 +179,7 @@ export const run = Effect.fn("Demo.run")(function*(options: { readonly keep: boo
     const unpooled = yield* Effect.scoped(Effect.gen(function*() {
       const bare = yield* DemoServers.make({ rateLimits: DemoServers.generousRateLimits(100_000), reuse: false })
       return yield* measure(bare)
-      // Its login summary would repeat the first chain's; the comparison below says what differs.
-    }).pipe(Effect.provideService(References.MinimumLogLevel, "Warn")))
+    }))
 
     const refused = pooled.pass.results.filter((result) => result.endsWith(" refused")).length
     const lines = [
@@ -212,6 +211,8 @@ export const run = Effect.fn("Demo.run")(function*(options: { readonly keep: boo
     }
     yield* Console.log("\nStopping everything ...")
   })).pipe(
+    // The auth servers' periodic login summaries would repeat the tally the demo prints; warnings still show.
+    Effect.provideService(References.MinimumLogLevel, "Warn"),
     // Ctrl-C ends like the normal path, once everything has stopped.
     Effect.onExit((exit) =>
       exit._tag === "Success" || Cause.hasInterruptsOnly(exit.cause) ? Console.log("Done.") : Effect.void
