@@ -47,7 +47,7 @@ const intro = (report: Report): string => {
     `Produced by \`${report.command}\` on ${describeMachine(report.machine)}, ${report.machine.date.slice(0, 10)} ` +
       `(load ${report.machine.loadAverage.join(" ")} at the start).${rounds} Every per-round sample is in ` +
       "`bench/results/latest.json` in the repository; `npm run bench:render` redraws the charts and this section " +
-      "from it. `npm run bench -- --quick` runs the same shape in about 30 s; it and `--only` write to the " +
+      "from it. `npm run bench -- --quick` runs the same shape on small sizes; it and `--only` write to the " +
       "git-ignored `bench/results/scratch/`, so only a full run replaces the results shown here. CI times nothing, " +
       "but `npm test` runs every part of the benchmark once on tiny sizes so it cannot rot."
   ].join("\n")
