@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Logger, Redacted, References } from "effect"
+import { Effect, Fiber, Layer, Redacted, References } from "effect"
 import { TestClock } from "effect/testing"
 import { AuthError } from "../src/AuthError.ts"
 import * as AuthHttpHandler from "../src/AuthHttpHandler.ts"
 import { LdapAuth } from "../src/LdapAuth.ts"
 import * as RateLimiter from "../src/RateLimiter.ts"
+import * as CapturedLogs from "./utils/capturedLogs.ts"
 
 const backends = {
   imap: { host: "192.0.2.1", port: 143 },
@@ -255,8 +256,7 @@ describe("AuthHttpHandler", () => {
 
   it.effect("never logs the password, raw or percent-encoded, whatever the outcome", () =>
     Effect.gen(function*() {
-      const lines: Array<string> = []
-      const capture = Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))])
+      const { lines, layer: capture } = CapturedLogs.capture()
       const marker = "Marker%20pw 7f3a"
       for (const user of ["alice", "down", "broken", "bad%01", "mallory"]) {
         yield* decide(request({ "auth-user": user, "auth-pass": marker })).run().pipe(
@@ -277,8 +277,7 @@ describe("AuthHttpHandler", () => {
 
   it.effect("a thousand undecodable requests and a thousand wrong secrets write a handful of lines, with the count", () =>
     Effect.gen(function*() {
-      const lines: Array<string> = []
-      const capture = Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))])
+      const { lines, layer: capture } = CapturedLogs.capture()
       const secret = "nginx-secret"
       const { ldap, calls } = directory()
       yield* Effect.gen(function*() {
@@ -311,8 +310,7 @@ describe("AuthHttpHandler", () => {
 
   it.effect("logs a name cut to 64 characters and escaped, and never a name that failed the input rules", () =>
     Effect.gen(function*() {
-      const lines: Array<string> = []
-      const capture = Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))])
+      const { lines, layer: capture } = CapturedLogs.capture()
       const long = "ż".repeat(120)
       yield* decide(request({ "auth-user": "evil%01name" }), {}, RateLimiter.defaultOptions)
         .run([request({ "auth-user": "evil%0Aname" }), request({ "auth-user": encodeURI(long) }), request({ "auth-user": "a\u001b[31m" })])

@@ -5,12 +5,13 @@
  * comes from the same server.
  */
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, Logger, Random, Redacted } from "effect"
+import { Context, Effect, Fiber, Layer, Random, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import * as Slapd from "../harness/Slapd.ts"
 import * as AppConfig from "../src/AppConfig.ts"
 import * as Health from "../src/Health.ts"
 import * as AuthApp from "../src/internal/AuthApp.ts"
+import * as CapturedLogs from "./utils/capturedLogs.ts"
 
 const start = (slapd: Slapd.SlapdInstance, bindPassword = slapd.servicePassword) =>
   Effect.gen(function*() {
@@ -67,15 +68,10 @@ const serviceBinds = (slapd: Slapd.SlapdInstance) =>
     (log) => Slapd.operations(log).filter((op) => op.kind === "BIND" && op.dn === slapd.serviceDn).length
   )
 
-const capture = () => {
-  const lines: Array<string> = []
-  return { lines, layer: Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))]) }
-}
-
 // slapd's fixture waits in real time; each test runs on a TestClock of its own.
 layer(Slapd.layer(), { excludeTestServices: true, timeout: 60_000 })("GET /healthz", (it) => {
   it.effect("200 from a probe, then from recent logins; 503 with the reason once slapd is stopped past the interval", () => {
-    const { lines, layer } = capture()
+    const { lines, layer } = CapturedLogs.capture()
     return Effect.gen(function*() {
       const slapd = yield* Slapd.Slapd
       const server = yield* start(slapd)

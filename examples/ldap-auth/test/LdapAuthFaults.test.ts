@@ -4,13 +4,14 @@
  * connection of ours.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Logger, Redacted, References, Scope } from "effect"
+import { Duration, Effect, Exit, Fiber, Redacted, References, Scope } from "effect"
 import { ConnectionPool } from "effect-connection-pool"
 import type { LdapAuthOptions } from "../src/LdapAuth.ts"
 import * as LdapClient from "../src/LdapClient.ts"
 import * as LdapAuthInternal from "../src/internal/ldapAuth.ts"
 import * as Server from "../src/internal/ldapServer.ts"
 import * as Slapd from "../harness/Slapd.ts"
+import * as CapturedLogs from "./utils/capturedLogs.ts"
 
 /**
  * Runs `f` with an `LdapAuth` in its own scope, then checks that no pool has a lease or a waiter left, shuts the
@@ -138,8 +139,7 @@ describe("LdapAuth faults", () => {
   it.live("a server that is down writes one warning without a stack, however many logins fail on it, and one line once back", () =>
     Effect.gen(function*() {
       const slapd = yield* Slapd.make()
-      const lines: Array<string> = []
-      const capture = Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))])
+      const { lines, layer: capture } = CapturedLogs.capture()
       yield* withAuth(slapd.authOptions, [slapd], (auth) =>
         Effect.gen(function*() {
           yield* login(auth, slapd)

@@ -6,7 +6,7 @@
  * operator reads from a running `serve` with `LOG_FORMAT` and `LOG_LEVEL` set.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Layer, Logger, Redacted, References } from "effect"
+import { Effect, Layer, Redacted, References } from "effect"
 import { TestClock } from "effect/testing"
 import * as ServerProcess from "../harness/ServerProcess.ts"
 import * as Slapd from "../harness/Slapd.ts"
@@ -16,6 +16,7 @@ import { LdapAuth } from "../src/LdapAuth.ts"
 import * as LdapAuthInternal from "../src/internal/ldapAuth.ts"
 import * as RateLimiter from "../src/RateLimiter.ts"
 import * as ServeChild from "./utils/serveChild.ts"
+import * as CapturedLogs from "./utils/capturedLogs.ts"
 
 const serveEnv = (slapd: Slapd.SlapdInstance, extra: Record<string, string> = {}) =>
   Effect.gen(function*() {
@@ -133,15 +134,10 @@ layer(Slapd.layer(), { excludeTestServices: true, timeout: 120_000 })("serve's s
     }))
 })
 
-const capture = () => {
-  const lines: Array<string> = []
-  return { lines, layer: Logger.layer([Logger.map(Logger.formatLogFmt, (line) => void lines.push(line))]) }
-}
-
 // slapd's fixture waits in real time; the test runs on a TestClock of its own.
 layer(Slapd.layer(), { excludeTestServices: true, timeout: 60_000 })("a service account refused at run time", (it) => {
   it.effect("is Misconfigured, logged as a misconfiguration once per interval, not as a directory that did not answer", () => {
-    const { lines, layer } = capture()
+    const { lines, layer } = CapturedLogs.capture()
     return Effect.gen(function*() {
       const slapd = yield* Slapd.Slapd
       const auth = yield* LdapAuthInternal.make({ ...slapd.authOptions, bindPassword: Redacted.make("rotated-away") })
