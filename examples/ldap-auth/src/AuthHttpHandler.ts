@@ -6,6 +6,7 @@
  * internal error and log a timeout.
  */
 import * as Crypto from "node:crypto"
+import type * as Http from "node:http"
 import { Cause, Context, Duration, Effect, Layer, LogLevel, Redacted, Result } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthHttpProtocol from "./AuthHttpProtocol.ts"
@@ -164,10 +165,26 @@ export const layer = (options: Options): Layer.Layer<AuthHttpHandler, never, Lda
   Layer.effect(AuthHttpHandler, make(options))
 
 /**
- * The `GET /auth` route body: always HTTP 200 (nginx ignores the status) with the decision in the headers and
- * no body. `Connection: close` as nginx expects (it speaks HTTP/1.0), which also keeps an idle keep-alive
- * client from holding up shutdown.
+ * The response headers of a decision, sent with HTTP 200 (nginx ignores the status) and no body.
+ * `Connection: close` as nginx expects (it speaks HTTP/1.0), which also keeps an idle keep-alive client from
+ * holding up shutdown.
  */
+export const responseHeaders = (decision: Decision): Record<string, string> => ({
+  ...AuthHttpProtocol.encodeResponse(decision.response),
+  Connection: "close"
+})
+
+/** Node's request headers as `decide` reads them: a header sent twice is joined, as Effect's `Headers` does. */
+export const headersOf = (headers: Http.IncomingHttpHeaders): Readonly<Record<string, string | undefined>> => {
+  const result: Record<string, string | undefined> = {}
+  for (const name in headers) {
+    const value = headers[name]
+    result[name] = Array.isArray(value) ? value.join(", ") : value
+  }
+  return result
+}
+
+/** The `GET /auth` route body, for the router (`AuthHttpServer` answers it directly when no tracer is installed). */
 export const route: Effect.Effect<
   HttpServerResponse.HttpServerResponse,
   never,
@@ -176,8 +193,5 @@ export const route: Effect.Effect<
   const request = yield* HttpServerRequest.HttpServerRequest
   const handler = yield* AuthHttpHandler
   const decision = yield* handler.decide(request.headers)
-  return HttpServerResponse.empty({
-    status: 200,
-    headers: { ...AuthHttpProtocol.encodeResponse(decision.response), Connection: "close" }
-  })
+  return HttpServerResponse.empty({ status: 200, headers: responseHeaders(decision) })
 })
