@@ -6,7 +6,8 @@
  * internal error and log a timeout.
  */
 import * as Crypto from "node:crypto"
-import { Cause, Context, Duration, Effect, Layer, Redacted, Result } from "effect"
+import type * as Http from "node:http"
+import { Cause, Context, Duration, Effect, Layer, LogLevel, Redacted, Result } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthHttpProtocol from "./AuthHttpProtocol.ts"
 import * as LogText from "./internal/logText.ts"
@@ -43,11 +44,16 @@ export class AuthHttpHandler extends Context.Service<AuthHttpHandler, {
   readonly decide: (headers: Readonly<Record<string, string | undefined>>) => Effect.Effect<Decision>
 }>()("effect-connection-pool/examples/AuthHttpHandler") {}
 
-const digest = (value: string) => Crypto.createHash("sha256").update(value, "utf8").digest()
+const digest = (value: string) => Crypto.hash("sha256", value, "buffer")
 
-/** Compares in time that does not depend on where the strings differ (or on their lengths). */
-const sameSecret = (given: string | undefined, secret: Redacted.Redacted<string>) =>
-  given !== undefined && Crypto.timingSafeEqual(digest(given), digest(Redacted.value(secret)))
+/**
+ * A check of `X-Auth-Key` against the secret, in time that does not depend on where the strings differ (or on
+ * their lengths): both sides are compared as digests, the secret's taken once.
+ */
+const secretCheck = (secret: Redacted.Redacted<string>) => {
+  const expected = digest(Redacted.value(secret))
+  return (given: string | undefined) => given !== undefined && Crypto.timingSafeEqual(digest(given), expected)
+}
 
 export const make = (
   options: Options
@@ -58,6 +64,7 @@ export const make = (
     const limits = { maxAttempts: options.maxAttempts ?? 10, maxWaitSeconds: options.maxWaitSeconds ?? 5 }
     const deadline = options.deadline ?? Duration.seconds(20)
     const throttle = LogThrottle.make(options.logInterval ?? Duration.minutes(1))
+    const sameSecret = options.sharedSecret === undefined ? undefined : secretCheck(options.sharedSecret)
 
     const refuse = (
       kind: "invalid" | "temporary",
@@ -113,7 +120,7 @@ export const make = (
         protocol: AuthHttpProtocol.mailProtocols.find((protocol) => protocol === headers["auth-protocol"]) ?? "imap",
         attempt: 1
       }
-      if (options.sharedSecret !== undefined && !sameSecret(headers["x-auth-key"], options.sharedSecret)) {
+      if (sameSecret !== undefined && !sameSecret(headers["x-auth-key"])) {
         // Not counted against the claimed Client-IP: without the secret, that address is anyone's choice.
         yield* throttle.log("Warn", "shared-secret", "auth request without the right shared secret")
         return refuse("invalid", "unauthorized", fallback)
@@ -132,16 +139,19 @@ export const make = (
           )
         )
       )
-      yield* Effect.logDebug("login").pipe(
-        Effect.annotateLogs({
-          // Names that broke the input rules are never written, not even cut.
-          user: decision.outcome === "rejected_input" ? "(rejected)" : LogText.preview(request.user),
-          client: request.clientIp,
-          protocol: request.protocol,
-          attempt: request.attempt,
-          outcome: decision.outcome
-        })
-      )
+      // Looked at first: below `debug`, the line and its annotations would be built for nothing on every login.
+      if (yield* LogLevel.isEnabled("Debug")) {
+        yield* Effect.logDebug("login").pipe(
+          Effect.annotateLogs({
+            // Names that broke the input rules are never written, not even cut.
+            user: decision.outcome === "rejected_input" ? "(rejected)" : LogText.preview(request.user),
+            client: request.clientIp,
+            protocol: request.protocol,
+            attempt: request.attempt,
+            outcome: decision.outcome
+          })
+        )
+      }
       return decision
     }, (effect) =>
       Effect.tap(effect, (decision) => Metrics.countLogin(decision.protocol, decision.outcome)).pipe(
@@ -155,10 +165,26 @@ export const layer = (options: Options): Layer.Layer<AuthHttpHandler, never, Lda
   Layer.effect(AuthHttpHandler, make(options))
 
 /**
- * The `GET /auth` route body: always HTTP 200 (nginx ignores the status) with the decision in the headers and
- * no body. `Connection: close` as nginx expects (it speaks HTTP/1.0), which also keeps an idle keep-alive
- * client from holding up shutdown.
+ * The response headers of a decision, sent with HTTP 200 (nginx ignores the status) and no body.
+ * `Connection: close` as nginx expects (it speaks HTTP/1.0), which also keeps an idle keep-alive client from
+ * holding up shutdown.
  */
+export const responseHeaders = (decision: Decision): Record<string, string> => ({
+  ...AuthHttpProtocol.encodeResponse(decision.response),
+  Connection: "close"
+})
+
+/** Node's request headers as `decide` reads them: a header sent twice is joined, as Effect's `Headers` does. */
+export const headersOf = (headers: Http.IncomingHttpHeaders): Readonly<Record<string, string | undefined>> => {
+  const result: Record<string, string | undefined> = {}
+  for (const name in headers) {
+    const value = headers[name]
+    result[name] = Array.isArray(value) ? value.join(", ") : value
+  }
+  return result
+}
+
+/** The `GET /auth` route body, for the router (`AuthHttpServer` answers it directly when no tracer is installed). */
 export const route: Effect.Effect<
   HttpServerResponse.HttpServerResponse,
   never,
@@ -167,8 +193,5 @@ export const route: Effect.Effect<
   const request = yield* HttpServerRequest.HttpServerRequest
   const handler = yield* AuthHttpHandler
   const decision = yield* handler.decide(request.headers)
-  return HttpServerResponse.empty({
-    status: 200,
-    headers: { ...AuthHttpProtocol.encodeResponse(decision.response), Connection: "close" }
-  })
+  return HttpServerResponse.empty({ status: 200, headers: responseHeaders(decision) })
 })

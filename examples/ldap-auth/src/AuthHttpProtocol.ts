@@ -77,6 +77,13 @@ const hex = (code: number) =>
  * character above 0xFF, or bytes that are not UTF-8.
  */
 export const decodeValue = (raw: string): string | undefined => {
+  let plain = true
+  for (let i = 0; i < raw.length && plain; i++) {
+    const code = raw.charCodeAt(i)
+    plain = code !== 0x25 && code < 0x80
+  }
+  // ASCII without escapes (most names and passwords) is already its own UTF-8 decoding.
+  if (plain) return raw
   const bytes = new Uint8Array(raw.length)
   let length = 0
   for (let i = 0; i < raw.length; i++) {
@@ -102,42 +109,37 @@ export const decodeValue = (raw: string): string | undefined => {
 
 const isMailProtocol = (value: string): value is MailProtocol => (mailProtocols as ReadonlyArray<string>).includes(value)
 
-/** Reads the request headers (names lower-cased, as Node gives them). */
+const failure = (reason: AuthHttpProtocolError["reason"], header: string) =>
+  Result.fail(new AuthHttpProtocolError({ reason, header }))
+
+/** Reads the request headers (names lower-cased, as Node gives them); the first problem found is the failure. */
 export const decodeRequest = (
   headers: Readonly<Record<string, string | undefined>>
 ): Result.Result<AuthRequest, AuthHttpProtocolError> => {
-  const required = (header: string) => {
-    const value = headers[header]
-    return value === undefined ? Result.fail(new AuthHttpProtocolError({ reason: "MissingHeader", header })) : Result.succeed(value)
-  }
-  const decoded = (header: string) =>
-    Result.flatMap(required(header), (raw) => {
-      const value = decodeValue(raw)
-      return value === undefined
-        ? Result.fail(new AuthHttpProtocolError({ reason: "BadEncoding", header }))
-        : Result.succeed(value)
-    })
-  return Result.gen(function*() {
-    const method = (yield* required("auth-method")).toLowerCase()
-    const protocol = (yield* required("auth-protocol")).toLowerCase()
-    if (!isMailProtocol(protocol)) {
-      return yield* Result.fail(new AuthHttpProtocolError({ reason: "BadValue", header: "auth-protocol" }))
-    }
-    const user = yield* decoded("auth-user")
-    const password = yield* decoded("auth-pass")
-    const attempt = Number(headers["auth-login-attempt"] ?? "1")
-    const clientIp = (yield* required("client-ip")).trim()
-    if (Net.isIP(clientIp) === 0) {
-      return yield* Result.fail(new AuthHttpProtocolError({ reason: "BadValue", header: "client-ip" }))
-    }
-    return {
-      method,
-      user,
-      password: Redacted.make(password),
-      protocol,
-      attempt: Number.isSafeInteger(attempt) && attempt > 0 ? attempt : 1,
-      clientIp
-    }
+  const method = headers["auth-method"]
+  if (method === undefined) return failure("MissingHeader", "auth-method")
+  const protocol = headers["auth-protocol"]?.toLowerCase()
+  if (protocol === undefined) return failure("MissingHeader", "auth-protocol")
+  if (!isMailProtocol(protocol)) return failure("BadValue", "auth-protocol")
+  const rawUser = headers["auth-user"]
+  if (rawUser === undefined) return failure("MissingHeader", "auth-user")
+  const user = decodeValue(rawUser)
+  if (user === undefined) return failure("BadEncoding", "auth-user")
+  const rawPassword = headers["auth-pass"]
+  if (rawPassword === undefined) return failure("MissingHeader", "auth-pass")
+  const password = decodeValue(rawPassword)
+  if (password === undefined) return failure("BadEncoding", "auth-pass")
+  const attempt = Number(headers["auth-login-attempt"] ?? "1")
+  const clientIp = headers["client-ip"]?.trim()
+  if (clientIp === undefined) return failure("MissingHeader", "client-ip")
+  if (Net.isIP(clientIp) === 0) return failure("BadValue", "client-ip")
+  return Result.succeed({
+    method: method.toLowerCase(),
+    user,
+    password: Redacted.make(password),
+    protocol,
+    attempt: Number.isSafeInteger(attempt) && attempt > 0 ? attempt : 1,
+    clientIp
   })
 }
 

@@ -1,12 +1,13 @@
 /**
  * The HTTP side of the auth server: `GET /auth` for nginx on one port, Prometheus metrics on another, both on
- * `@effect/platform-node`. Closing the layer stops accepting, lets the requests in flight finish, then the
- * layers below (the LDAP pools) close.
+ * `@effect/platform-node` (`GET /auth` answered straight from Node's request while no tracer is installed).
+ * Closing the layer stops accepting, lets the requests in flight finish, then the layers below (the LDAP pools)
+ * close.
  */
 import * as Http from "node:http"
 import type * as Net from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Duration, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import type { HttpServerError } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
@@ -49,7 +50,11 @@ const listen = (options: ListenOptions) =>
  * before it runs); refused connections, accept errors and running out of file descriptors (which Node does not
  * report: `DescriptorWatch` looks every second) are logged once per interval with a count.
  */
-const hardened = (options: LimitOptions, report: (kind: "refused" | "accept", detail: string) => void) => {
+const hardened = (
+  options: LimitOptions,
+  report: (kind: "refused" | "accept", detail: string) => void,
+  answer: (request: Http.IncomingMessage, response: Http.ServerResponse) => boolean
+) => {
   const timeoutMillis = Duration.toMillis(Duration.fromInputUnsafe(options.requestTimeout ?? Duration.seconds(5)))
   const server = Http.createServer({ headersTimeout: timeoutMillis, requestTimeout: timeoutMillis })
   server.maxConnections = options.maxConnections ?? 1024
@@ -69,7 +74,8 @@ const hardened = (options: LimitOptions, report: (kind: "refused" | "accept", de
   DescriptorWatch.watch(server, 1000, (code, connections) =>
     report("accept", `${code}: ${connections} connections open on the auth port`))
   const emit = server.emit.bind(server) as (event: string, ...args: Array<unknown>) => boolean
-  // The request handlers are attached by NodeHttpServer; this is the one place that sees a request before them.
+  // The request handlers are attached by NodeHttpServer; this is the one place that sees a request before them
+  // (and where `answer` takes the requests it serves itself).
   server.emit = ((event: string, ...args: Array<unknown>) => {
     if (event === "request") {
       const socket = (args[0] as Http.IncomingMessage).socket
@@ -79,6 +85,7 @@ const hardened = (options: LimitOptions, report: (kind: "refused" | "accept", de
         return true
       }
       served.add(socket)
+      if (answer(args[0] as Http.IncomingMessage, args[1] as Http.ServerResponse)) return true
     }
     return emit(event, ...args)
   }) as typeof server.emit
@@ -100,6 +107,36 @@ const listenOn = (
   ).pipe(Layer.tap(() => UnixSocket.settle(socket.path, socket.mode)))
 }
 
+/**
+ * `GET /auth` answered straight from Node's request, one fiber per request running `decide`, without the router,
+ * the request and response wrappers and the HTTP middleware, which cost every login more than the decision's own
+ * Effect code. Only without a tracer: with one installed, the router serves it, so that each request gets its
+ * server span. Everything else (other paths and methods, `Expect: 100-continue`) goes to the router too.
+ * A fiber still running when the layer closes (after the server stopped waiting for its connections) is
+ * interrupted; one whose client went away first is interrupted at once, as NodeHttpServer does.
+ */
+const answerAuth = Effect.gen(function*() {
+  const context = yield* Effect.context<AuthHttpHandler.AuthHttpHandler>()
+  const handler = Context.get(context, AuthHttpHandler.AuthHttpHandler)
+  const direct = (yield* Effect.tracer) === Tracer.nativeTracer
+  const scope = yield* Effect.scope
+  const run = Effect.runForkWith(context)
+  return (request: Http.IncomingMessage, response: Http.ServerResponse): boolean => {
+    if (!direct || request.method !== "GET" || request.url?.split("?", 1)[0] !== "/auth") return false
+    const fiber = Fiber.runIn(run(handler.decide(AuthHttpHandler.headersOf(request.headers))), scope)
+    fiber.addObserver((exit) => {
+      if (response.destroyed || response.headersSent) return
+      if (Exit.isSuccess(exit)) response.writeHead(200, AuthHttpHandler.responseHeaders(exit.value))
+      else response.writeHead(500, { Connection: "close" })
+      response.end()
+    })
+    response.once("close", () => {
+      if (!response.writableEnded) fiber.interruptUnsafe()
+    })
+    return true
+  }
+})
+
 const listenHardened = (listenOptions: ListenOptions, limits: LimitOptions) =>
   Layer.unwrap(Effect.gen(function*() {
     const throttle = LogThrottle.make(limits.logInterval ?? Duration.minutes(1))
@@ -110,7 +147,8 @@ const listenHardened = (listenOptions: ListenOptions, limits: LimitOptions) =>
           ? throttle.log("Warn", kind, "connection refused: AUTH_HTTP_MAX_CONNECTIONS reached", { detail })
           : throttle.log("Error", kind, "cannot accept connections (out of file descriptors?)", { detail })
       )
-    return listenOn(listenOptions, () => hardened(limits, report))
+    const answer = yield* answerAuth
+    return listenOn(listenOptions, () => hardened(limits, report, answer))
   }))
 
 /**

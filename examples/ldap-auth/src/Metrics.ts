@@ -31,8 +31,19 @@ export const ldapDuration = Metric.histogram("mail_auth_ldap_duration_seconds", 
   boundaries: Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 15 })
 })
 
-export const countLogin = (protocol: MailProtocol | "unknown", outcome: Outcome): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(logins, { protocol, result: outcome }), 1)
+// One counter per protocol and result, made on first use: `withAttributes` builds a new metric and its key on
+// every call. Both are fixed sets of constants, so this map stays as small as their product.
+const loginCounters = new Map<string, Metric.Counter<number>>()
+
+export const countLogin = (protocol: MailProtocol | "unknown", outcome: Outcome): Effect.Effect<void> => {
+  const key = `${protocol} ${outcome}`
+  let counter = loginCounters.get(key)
+  if (counter === undefined) {
+    counter = Metric.withAttributes(logins, { protocol, result: outcome })
+    loginCounters.set(key, counter)
+  }
+  return Metric.update(counter, 1)
+}
 
 /** Times `effect` (success or failure) into `ldapDuration`. */
 export const timeLdap = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>

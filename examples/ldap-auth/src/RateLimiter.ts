@@ -91,15 +91,22 @@ export const canonicalUser = (user: string): string => user.normalize("NFKC").to
 
 /** A fixed-size stand-in for attacker-influenced parts of a key (22 characters). */
 const digest = (...parts: ReadonlyArray<string>) =>
-  Crypto.createHash("sha256").update(parts.join("\n"), "utf8").digest().subarray(0, 16).toString("base64url")
+  Crypto.hash("sha256", parts.join("\n"), "buffer").subarray(0, 16).toString("base64url")
+
+/** The keys of an entry seen from a client, with two digests: the per-address key and the marker share one. */
+const entryKeys = (dn: string, client: string) => {
+  const lower = dn.toLowerCase()
+  const withClient = digest(lower, client)
+  return { entryAndAddress: `e ${withClient}`, entry: `u ${digest(lower)}`, familiar: `f ${withClient}` }
+}
 
 /** The store keys of one attempt, each at most `RateLimiterStore.maxKeyLength` characters. */
 export const keys = {
   address: (client: string) => `a ${client}`,
   nameAndAddress: (user: string, client: string) => `n ${digest(canonicalUser(user), client)}`,
-  entryAndAddress: (dn: string, client: string) => `e ${digest(dn.toLowerCase(), client)}`,
+  entryAndAddress: (dn: string, client: string) => entryKeys(dn, client).entryAndAddress,
   entry: (dn: string) => `u ${digest(dn.toLowerCase())}`,
-  familiar: (dn: string, client: string) => `f ${digest(dn.toLowerCase(), client)}`
+  familiar: (dn: string, client: string) => entryKeys(dn, client).familiar
 }
 
 const counter = (name: string, limit: Limit): Omit<RateLimiterStore.Counter, "key"> => {
@@ -163,17 +170,19 @@ export const make = (options: Options = defaultOptions): Effect.Effect<
         }
         if ((yield* store.consume(first))._tag === "Refused") return undefined
         const counted = first.map((each) => each.key)
-        let dn: string | undefined
+        // The entry's familiar marker, once `entry` counted it: the key `succeeded` marks.
+        let familiarKey: string | undefined
         const ticket: Ticket = {
           entry: (entryDn) =>
             Effect.suspend(() => {
+              const { entry, entryAndAddress, familiar } = entryKeys(entryDn, client)
               const second = [
-                { key: keys.entryAndAddress(entryDn, client), ...perUserAndAddress },
-                { key: keys.entry(entryDn), ...perUser, waivedBy: keys.familiar(entryDn, client) }
+                { key: entryAndAddress, ...perUserAndAddress },
+                { key: entry, ...perUser, waivedBy: familiar }
               ]
               return Effect.map(store.consume(second), (result) => {
                 if (result._tag === "Refused") return false
-                dn = entryDn
+                familiarKey = familiar
                 counted.push(...second.map((each) => each.key))
                 return true
               })
@@ -182,7 +191,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<
             store.settle({
               refund: counted.filter((key) => key.startsWith("a ") || key.startsWith("u ")),
               reset: counted.filter((key) => key.startsWith("n ") || key.startsWith("e ")),
-              mark: dn === undefined ? undefined : { key: keys.familiar(dn, client), ttl: familiarFor }
+              mark: familiarKey === undefined ? undefined : { key: familiarKey, ttl: familiarFor }
             })
           ),
           abandoned: Effect.suspend(() => store.settle({ refund: counted }))

@@ -5,6 +5,7 @@
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
+import * as Tracer from "effect/Tracer"
 import * as AuthHttpHandler from "../src/AuthHttpHandler.ts"
 import * as AuthHttpServer from "../src/AuthHttpServer.ts"
 import { LdapAuth } from "../src/LdapAuth.ts"
@@ -25,8 +26,11 @@ const headers = {
   "Client-IP": "127.0.0.1"
 }
 
-/** Starts the server in its own scope, with `authenticate` waiting for `proceed` after signalling `entered`. */
-const start = Effect.gen(function*() {
+/**
+ * Starts the server in its own scope, with `authenticate` waiting for `proceed` after signalling `entered`, and
+ * `tracer` installed when given.
+ */
+const startWith = (tracer?: Tracer.Tracer) => Effect.gen(function*() {
   const entered = yield* Deferred.make<void>()
   const proceed = yield* Deferred.make<void>()
   const ldap = Layer.succeed(LdapAuth)({
@@ -40,13 +44,14 @@ const start = Effect.gen(function*() {
   const context = yield* Layer.buildWithScope(
     AuthHttpServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
       Layer.provide(AuthHttpHandler.layer({ backends })),
-      Layer.provide(Layer.mergeAll(ldap, RateLimiter.layerMemory()))
+      Layer.provide(Layer.mergeAll(ldap, RateLimiter.layerMemory())),
+      Layer.provide(tracer === undefined ? Layer.empty : Layer.succeed(Tracer.Tracer)(tracer))
     ),
     scope
   )
   const port = yield* Effect.provideContext(AuthHttpServer.port, context)
-  const ask = Effect.tryPromise(() =>
-    fetch(`http://127.0.0.1:${port}/auth`, { headers }).then(async (response) => ({
+  const askAt = (path: string) => Effect.tryPromise(() =>
+    fetch(`http://127.0.0.1:${port}${path}`, { headers }).then(async (response) => ({
       status: response.status,
       headers: Object.fromEntries([...response.headers].filter(([name]) => name.startsWith("auth-"))),
       body: await response.text()
@@ -60,8 +65,10 @@ const start = Effect.gen(function*() {
     })
     socket.once("error", () => resume(Effect.succeed(false)))
   })
-  return { entered, proceed, scope, ask, listening }
+  return { entered, proceed, scope, ask: askAt("/auth"), askAt, listening }
 })
+
+const start = startWith()
 
 describe("AuthHttpServer", () => {
   it.live("answers GET /auth with status 200, the decision in the headers and no body", () =>
@@ -75,6 +82,41 @@ describe("AuthHttpServer", () => {
         headers: { "auth-status": "OK", "auth-server": "127.0.0.1", "auth-port": "143", "auth-user": "alice" },
         body: ""
       })
+    }))
+
+  it.live("answers the same with a tracer installed, and then each request gets its server span", () =>
+    Effect.gen(function*() {
+      const spans: Array<{ readonly name: string; readonly kind: Tracer.SpanKind }> = []
+      const tracer = Tracer.make({
+        span: (options) => {
+          spans.push({ name: options.name, kind: options.kind })
+          return Tracer.nativeTracer.span(options)
+        }
+      })
+      const server = yield* startWith(tracer)
+      yield* Deferred.succeed(server.proceed, undefined)
+      const response = yield* server.ask
+      yield* Scope.close(server.scope, Exit.void)
+      assert.deepStrictEqual(response.headers, {
+        "auth-status": "OK",
+        "auth-server": "127.0.0.1",
+        "auth-port": "143",
+        "auth-user": "alice"
+      })
+      assert.isTrue(spans.some((span) => span.kind === "server"), JSON.stringify(spans))
+      assert.isTrue(spans.some((span) => span.name === "AuthHttp.decide"), JSON.stringify(spans))
+    }))
+
+  it.live("answers only GET /auth: another path or method is the router's 404", () =>
+    Effect.gen(function*() {
+      const server = yield* start
+      yield* Deferred.succeed(server.proceed, undefined)
+      const withQuery = yield* server.askAt("/auth?from=nginx")
+      const other = yield* server.askAt("/other")
+      yield* Scope.close(server.scope, Exit.void)
+      assert.strictEqual(withQuery.headers["auth-status"], "OK")
+      assert.strictEqual(other.status, 404)
+      assert.deepStrictEqual(other.headers, {})
     }))
 
   it.live("on shutdown stops accepting but answers the login in flight", () =>
