@@ -104,7 +104,12 @@ describe("LdapAuth faults", () => {
   it.live("a login the frozen server holds past the login's timeout answers Temporary then, holding no connection", () =>
     Effect.gen(function*() {
       const slapd = yield* Slapd.make()
-      const options = { ...slapd.authOptions, timeout: "300 millis", operationTimeout: "1 minute", acquireTimeout: "1 minute" }
+      const options: LdapAuthOptions = {
+        ...slapd.authOptions,
+        timeout: "300 millis",
+        operationTimeout: "1 minute",
+        acquireTimeout: "1 minute"
+      }
       yield* withAuth(options, [slapd], (auth) =>
         Effect.gen(function*() {
           yield* login(auth, slapd)

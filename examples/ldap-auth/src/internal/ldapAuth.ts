@@ -195,7 +195,7 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
           admitted.has(dn) || admit === undefined
             ? Effect.succeed(admitted.get(dn) ?? true)
             : Effect.tap(admit(dn), (result) => Effect.sync(() => admitted.set(dn, result)))
-        // Only a user name that passed the input rules reaches the logs.
+        // Only a user name that passed the input rules reaches the logs; the failover's lines are about servers.
         return yield* deadline.bound(
           Failover.run(
             failover,
@@ -206,17 +206,19 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
           ),
           loginTimedOut
         ).pipe(
+          // Annotated here alone, where a line is written: on every login it would cost more than the search.
           Effect.tapError((error) =>
-            error.reason === "Misconfigured"
+            (error.reason === "Misconfigured"
               ? throttle.log(
                 "Error",
                 "misconfigured",
                 "misconfiguration: the directory refuses the service account's credentials; logins answer temporary until its DN or password is fixed",
                 { bindDn: options.bindDn, detail: error.message }
               )
-              : Effect.logDebug("login failed", error.reason, error.message)
-          ),
-          Effect.annotateLogs({ user: LogText.preview(user) })
+              : Effect.logDebug("login failed", error.reason, error.message)).pipe(
+                Effect.annotateLogs({ user: LogText.preview(user) })
+              )
+          )
         )
       },
       Tracing.withSpan("LdapAuth.authenticate")
