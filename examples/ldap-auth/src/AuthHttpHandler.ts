@@ -7,9 +7,10 @@
  */
 import * as Crypto from "node:crypto"
 import type * as Http from "node:http"
-import { Cause, Context, Duration, Effect, Layer, LogLevel, Redacted, Result } from "effect"
+import { Cause, Context, Duration, Effect, Layer, LogLevel, Redacted, Result, type Scope } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthHttpProtocol from "./AuthHttpProtocol.ts"
+import * as Deadline from "./internal/deadline.ts"
 import * as LogText from "./internal/logText.ts"
 import * as LogThrottle from "./internal/logThrottle.ts"
 import * as Tracing from "./internal/tracing.ts"
@@ -57,12 +58,12 @@ const secretCheck = (secret: Redacted.Redacted<string>) => {
 
 export const make = (
   options: Options
-): Effect.Effect<Context.Service.Shape<typeof AuthHttpHandler>, never, LdapAuth.LdapAuth | RateLimiter> =>
+): Effect.Effect<Context.Service.Shape<typeof AuthHttpHandler>, never, LdapAuth.LdapAuth | RateLimiter | Scope.Scope> =>
   Effect.gen(function*() {
     const ldap = yield* LdapAuth.LdapAuth
     const limiter = yield* RateLimiter
     const limits = { maxAttempts: options.maxAttempts ?? 10, maxWaitSeconds: options.maxWaitSeconds ?? 5 }
-    const deadline = options.deadline ?? Duration.seconds(20)
+    const deadline = yield* Deadline.make(Duration.fromInputUnsafe(options.deadline ?? Duration.seconds(20)))
     const throttle = LogThrottle.make(options.logInterval ?? Duration.minutes(1))
     const sameSecret = options.sharedSecret === undefined ? undefined : secretCheck(options.sharedSecret)
 
@@ -83,11 +84,10 @@ export const make = (
       }
       const ticket = yield* limiter.attempt({ clientIp: request.clientIp, user: request.user })
       if (ticket === undefined) return refuse("invalid", "rate_limited", request)
-      const result = yield* ldap.authenticate(request.user, request.password, ticket.entry).pipe(
-        Metrics.timeLdap,
-        Effect.timeoutOrElse({ duration: deadline, orElse: () => Effect.fail("deadline" as const) }),
-        Effect.result
-      )
+      const result = yield* deadline.bound(
+        Metrics.timeLdap(ldap.authenticate(request.user, request.password, ticket.entry)),
+        () => "deadline" as const
+      ).pipe(Effect.result)
       if (Result.isSuccess(result)) {
         yield* ticket.succeeded
         const login = result.success.login

@@ -101,6 +101,30 @@ describe("LdapAuth faults", () => {
         }))
     }))
 
+  it.live("a login the frozen server holds past the login's timeout answers Temporary then, holding no connection", () =>
+    Effect.gen(function*() {
+      const slapd = yield* Slapd.make()
+      const options: LdapAuthOptions = {
+        ...slapd.authOptions,
+        timeout: "300 millis",
+        operationTimeout: "1 minute",
+        acquireTimeout: "1 minute"
+      }
+      yield* withAuth(options, [slapd], (auth) =>
+        Effect.gen(function*() {
+          yield* login(auth, slapd)
+          yield* slapd.freeze
+          const error = yield* Effect.flip(login(auth, slapd))
+          assert.strictEqual(error.reason, "Temporary")
+          assert.include(String((error.cause as Error).message), "login: no answer within 300ms")
+          for (const pool of [auth.servers[0]!.searchPool, auth.servers[0]!.bindPool]) {
+            assert.strictEqual((yield* ConnectionPool.stats(pool)).inUse, 0, pool.name)
+          }
+          yield* slapd.thaw
+          yield* login(auth, slapd)
+        }))
+    }))
+
   it.live("connections dropped by the server's idletimeout never fail the next login", () =>
     Effect.gen(function*() {
       const slapd = yield* Slapd.make({ idleTimeoutSeconds: 1 })

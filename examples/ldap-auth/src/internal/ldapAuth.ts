@@ -7,6 +7,7 @@ import { AuthError } from "../AuthError.ts"
 import type { AuthenticatedUser, LdapAuth, LdapAuthOptions } from "../LdapAuth.ts"
 import * as LdapClient from "../LdapClient.ts"
 import { LdapError } from "../LdapError.ts"
+import * as Deadline from "./deadline.ts"
 import * as Failover from "./ldapFailover.ts"
 import * as Filter from "./ldapFilter.ts"
 import * as Dn from "./ldapDn.ts"
@@ -130,6 +131,7 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
     const failover = Failover.make(servers, options.serverCooldown ?? Duration.seconds(10))
     // Every login fails the same way while the service account is refused: one line per interval says so.
     const throttle = LogThrottle.make(options.logInterval ?? Duration.minutes(1))
+    const deadline = yield* Deadline.make(timeout)
 
     const findUser = (server: Server.LdapServer, user: string) =>
       Server.withConnection(server.searchPool, (connection) =>
@@ -193,26 +195,30 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
           admitted.has(dn) || admit === undefined
             ? Effect.succeed(admitted.get(dn) ?? true)
             : Effect.tap(admit(dn), (result) => Effect.sync(() => admitted.set(dn, result)))
-        // Only a user name that passed the input rules reaches the logs.
-        return yield* Failover.run(
-          failover,
-          loginOn(user, password, admitOnce),
-          (error) => error.reason === "Temporary",
-          (server) => server.url,
-          explainFault
+        // Only a user name that passed the input rules reaches the logs; the failover's lines are about servers.
+        return yield* deadline.bound(
+          Failover.run(
+            failover,
+            loginOn(user, password, admitOnce),
+            (error) => error.reason === "Temporary",
+            (server) => server.url,
+            explainFault
+          ),
+          loginTimedOut
         ).pipe(
-          Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(loginTimedOut()) }),
+          // Annotated here alone, where a line is written: on every login it would cost more than the search.
           Effect.tapError((error) =>
-            error.reason === "Misconfigured"
+            (error.reason === "Misconfigured"
               ? throttle.log(
                 "Error",
                 "misconfigured",
                 "misconfiguration: the directory refuses the service account's credentials; logins answer temporary until its DN or password is fixed",
                 { bindDn: options.bindDn, detail: error.message }
               )
-              : Effect.logDebug("login failed", error.reason, error.message)
-          ),
-          Effect.annotateLogs({ user: LogText.preview(user) })
+              : Effect.logDebug("login failed", error.reason, error.message)).pipe(
+                Effect.annotateLogs({ user: LogText.preview(user) })
+              )
+          )
         )
       },
       Tracing.withSpan("LdapAuth.authenticate")
