@@ -65,7 +65,13 @@ export const goals = (result: BorrowResult): ReadonlyArray<Goal> => {
     ),
     atMost(`${title("one")}: ours ÷ generic-pool`, 1, against("one", "generic-pool")),
     atMost(`${title("one")}: ours ÷ Effect floor (acquireRelease)`, 1.5, against("one", "effect-floor")),
-    atMost(`${title("hundred")}: ours ÷ effect/Pool.make`, 0.8, against("hundred", "effect-pool")),
+    atMost(
+      `${title("hundred")}: ours ÷ effect/Pool.make`,
+      0.8,
+      against("hundred", "effect-pool"),
+      "the ratio moved between 0.72× and 0.89× over this code's recent full runs on a 2-core shared machine, " +
+        "which is more than its margin to the limit; where the rest goes was not profiled"
+    ),
     atMost(`ours: ${title("idle")} ÷ ${title("one")}`, 1.2, scale.idle),
     atMost(
       `ours: ${title("waiting")} ÷ ${title("hundred")}`,

@@ -9,7 +9,7 @@ import { goalTable } from "../table.ts"
 
 describe("bench part 4: memory", () => {
   it("measures the heap per idle connection and per waiter of every pool and renders the table", async () => {
-    const result = await runMemoryBench({ small: 2, large: 40, rounds: 2 })
+    const result = await runMemoryBench({ small: 10, large: 1_000, rounds: 2 })
 
     assert.strictEqual(result.cells.length, 2 * memoryCompetitors.length)
     for (const cell of result.cells) {
