@@ -208,16 +208,18 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
         ).pipe(
           // Annotated here alone, where a line is written: on every login it would cost more than the search.
           Effect.tapError((error) =>
-            (error.reason === "Misconfigured"
-              ? throttle.log(
-                "Error",
-                "misconfigured",
-                "misconfiguration: the directory refuses the service account's credentials; logins answer temporary until its DN or password is fixed",
-                { bindDn: options.bindDn, detail: error.message }
-              )
-              : Effect.logDebug("login failed", error.reason, error.message)).pipe(
-                Effect.annotateLogs({ user: LogText.preview(user) })
-              )
+            Effect.annotateLogs(
+              error.reason === "Misconfigured"
+                ? throttle.log(
+                  "Error",
+                  "misconfigured",
+                  "misconfiguration: the directory refuses the service account's credentials; logins answer temporary until its DN or password is fixed",
+                  { bindDn: options.bindDn, detail: error.message }
+                )
+                : Effect.logDebug("login failed", error.reason, error.message),
+              "user",
+              LogText.preview(user)
+            )
           )
         )
       },
