@@ -49,6 +49,8 @@ export interface LdapConnection {
   readonly operationTimeout: Duration.Duration
   /** When the last operation finished (or the socket connected), by `Clock`: see `idleMillis`. */
   readonly activity: { lastMillis: number }
+  /** The `Clock` of the fiber that connected, which stamps `activity`. */
+  readonly clock: Clock.Clock
 }
 
 export interface LdapEntry {
@@ -155,11 +157,8 @@ export const connect = (options: LdapClientOptions): Effect.Effect<LdapConnectio
   const operationTimeout = Duration.fromInputUnsafe(options.operationTimeout)
   const url = LdapUrl.parseUnsafe(options.url)
   const startTls = !url.secure && options.tls?.startTls === true
-  const opened = Effect.zip(
-    openSocket(url, options.tls, Duration.fromInputUnsafe(options.connectTimeout)),
-    Clock.currentTimeMillis
-  ).pipe(
-    Effect.map(([socket, now]): LdapConnection => {
+  const opened = Clock.clockWith((clock) =>
+    Effect.map(openSocket(url, options.tls, Duration.fromInputUnsafe(options.connectTimeout)), (socket): LdapConnection => {
       let handedOut = false
       const oneShot = (): Net.Socket => {
         if (handedOut) throw new Error("connection closed (a pooled LDAP connection never reconnects)")
@@ -181,7 +180,8 @@ export const connect = (options: LdapClientOptions): Effect.Effect<LdapConnectio
         socket,
         tcp: socket,
         operationTimeout,
-        activity: { lastMillis: now }
+        activity: { lastMillis: clock.currentTimeMillisUnsafe() },
+        clock
       }
       return connection
     })
@@ -189,7 +189,7 @@ export const connect = (options: LdapClientOptions): Effect.Effect<LdapConnectio
   return Effect.acquireRelease(
     startTls
       ? Effect.flatMap(opened, (connection) =>
-        run(connection, "StartTLS", (client) => client.startTLS(tlsOptions(url, options.tls))).pipe(
+        run(connection, "StartTLS", (client) => client.startTLS(tlsOptions(url, options.tls)), ignoreResult).pipe(
           // ldapts' timer covers the StartTLS request, not the handshake after it.
           Effect.timeoutOrElse({
             duration: operationTimeout,
@@ -226,23 +226,49 @@ const ldaptsTimeout = (duration: Duration.Duration): number => {
   return Number.isFinite(millis) ? Math.min(Math.max(1, Math.ceil(millis)), 2 ** 31 - 1) : 0
 }
 
+/** What a failed `ldapts` call means; a timeout destroys the socket, which is then unusable. */
+const failure = (connection: LdapConnection, operation: string, cause: unknown): LdapError => {
+  if (!isOperationTimeout(cause)) return fromCause(operation)(cause)
+  connection.socket.destroy()
+  return timeoutError(operation, connection.operationTimeout)
+}
+
 /**
- * Runs one `ldapts` call, bounded by the connection's operation timeout (ldapts' own timer); a timeout destroys
- * the socket, which is then unusable.
+ * Runs one `ldapts` call, bounded by the connection's operation timeout (ldapts' own timer), and shapes its result
+ * with `shape` in the same step: one callback per operation, resumed once the call settles, which is also when
+ * `activity` is stamped (an interrupted caller does not stop the request in flight).
  */
-const run = <A>(connection: LdapConnection, operation: string, f: (client: Ldapts.Client) => Promise<A>) =>
-  Effect.tryPromise({
-    try: () => f(connection.client),
-    catch: (cause) => {
-      if (!isOperationTimeout(cause)) return fromCause(operation)(cause)
-      connection.socket.destroy()
-      return timeoutError(operation, connection.operationTimeout)
+const run = <A, B>(
+  connection: LdapConnection,
+  operation: string,
+  f: (client: Ldapts.Client) => Promise<A>,
+  shape: (result: A) => B
+): Effect.Effect<B, LdapError> =>
+  Effect.callback<B, LdapError>((resume) => {
+    const settled = () => {
+      connection.activity.lastMillis = connection.clock.currentTimeMillisUnsafe()
     }
-  }).pipe(
-    Effect.ensuring(Effect.map(Clock.currentTimeMillis, (now) => {
-      connection.activity.lastMillis = now
-    }))
-  )
+    const failed = (cause: unknown) => {
+      settled()
+      resume(Effect.fail(failure(connection, operation, cause)))
+    }
+    try {
+      f(connection.client).then((result) => {
+        settled()
+        let shaped: B
+        try {
+          shaped = shape(result)
+        } catch (defect) {
+          return resume(Effect.die(defect))
+        }
+        resume(Effect.succeed(shaped))
+      }, failed)
+    } catch (cause) {
+      failed(cause)
+    }
+  })
+
+const ignoreResult = (): void => {}
 
 /**
  * False once the socket has closed, e.g. the server dropped the connection while it sat idle. A local check, no
@@ -273,11 +299,28 @@ export const bind = (
   if (saslMechanisms.includes(dn.toUpperCase())) {
     return Effect.fail(new LdapError({ reason: "UnsafeRequest", message: "bind: refusing a SASL mechanism as a DN" }))
   }
-  return run(connection, "bind", (client) => client.bind(dn, Redacted.value(password)))
+  return run(connection, "bind", (client) => client.bind(dn, Redacted.value(password)), ignoreResult)
 }
 
-const toStrings = (value: Buffer | ReadonlyArray<Buffer> | ReadonlyArray<string> | string): ReadonlyArray<string> =>
-  (Array.isArray(value) ? value : [value]).map(String)
+const toStrings = (value: Buffer | ReadonlyArray<Buffer> | ReadonlyArray<string> | string): ReadonlyArray<string> => {
+  if (!Array.isArray(value)) return [String(value)]
+  const strings: Array<string> = []
+  for (const each of value) strings.push(String(each))
+  return strings
+}
+
+/** ldapts' entries with every value as a string. */
+const toEntries = ({ searchEntries }: Ldapts.SearchResult): ReadonlyArray<LdapEntry> => {
+  const entries: Array<LdapEntry> = []
+  for (const found of searchEntries) {
+    const attributes: Record<string, ReadonlyArray<string>> = {}
+    for (const name of Object.keys(found)) {
+      if (name !== "dn") attributes[name] = toStrings(found[name]!)
+    }
+    entries.push({ dn: found.dn, attributes })
+  }
+  return entries
+}
 
 /** A search; entries come back with every value as a string. */
 export const search = (
@@ -291,18 +334,11 @@ export const search = (
       scope: options.scope ?? "sub",
       ...(options.attributes === undefined ? {} : { attributes: [...options.attributes] }),
       sizeLimit: options.sizeLimit ?? 0
-    })).pipe(
-      Effect.map(({ searchEntries }) =>
-        searchEntries.map(({ dn, ...attributes }): LdapEntry => ({
-          dn,
-          attributes: Object.fromEntries(Object.entries(attributes).map(([name, value]) => [name, toStrings(value)]))
-        }))
-      )
-    )
+    }), toEntries)
 
 /**
  * The WhoAmI extended operation (RFC 4532): the identity the server associates with this connection, `dn:…` or
  * `""` for anonymous. A cheap round trip that proves the connection is alive and bound as expected.
  */
 export const whoAmI = (connection: LdapConnection): Effect.Effect<string, LdapError> =>
-  run(connection, "whoAmI", (client) => client.exop(whoAmIOid)).pipe(Effect.map((result) => result.value ?? ""))
+  run(connection, "whoAmI", (client) => client.exop(whoAmIOid), (result) => result.value ?? "")

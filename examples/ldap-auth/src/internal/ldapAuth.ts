@@ -155,48 +155,77 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
         Effect.mapError(fromBindError)
       )
 
+    const loginAttributeLower = loginAttribute.toLowerCase()
+    /** The entry as the caller gets it: the login attribute picked out, never a password. */
+    const authenticated = (entry: LdapClient.LdapEntry): AuthenticatedUser => {
+      let login: string | undefined
+      const kept: Record<string, ReadonlyArray<string>> = {}
+      for (const name of Object.keys(entry.attributes)) {
+        const values = entry.attributes[name]!
+        if (login === undefined && name.toLowerCase() === loginAttributeLower) login = values[0]
+        if (!isPassword(name)) kept[name] = values
+      }
+      return { dn: entry.dn, login, attributes: kept }
+    }
+
+    const rateLimited = () => new AuthError({ reason: "RateLimited", message: "too many failures for this entry" })
+
     const loginOn = (
       user: string,
       password: Redacted.Redacted<string>,
       admit: (dn: string) => Effect.Effect<boolean>
     ) =>
-    (server: Server.LdapServer) =>
-      Effect.gen(function*() {
-        const entries = yield* findUser(server, user)
-        const entry = entries.length === 1 ? entries[0] : undefined
+    (server: Server.LdapServer): Effect.Effect<AuthenticatedUser, AuthError> =>
+      Effect.flatMap(findUser(server, user), (entries) => {
+        const entry = entries.length === 1 ? entries[0]! : undefined
         if (entry === undefined) {
-          yield* bindAs(server, dummyDn, dummyPassword).pipe(
-            Effect.catchIf((error) => error.reason === "InvalidCredentials", () => Effect.void)
+          return Effect.flatMap(
+            Effect.catchIf(bindAs(server, dummyDn, dummyPassword), (error) => error.reason === "InvalidCredentials", () =>
+              Effect.void),
+            () => Effect.fail(invalidCredentials())
           )
-          return yield* invalidCredentials()
         }
-        if (!(yield* admit(entry.dn))) {
-          return yield* new AuthError({ reason: "RateLimited", message: "too many failures for this entry" })
-        }
-        yield* bindAs(server, entry.dn, password)
-        const login = Object.entries(entry.attributes).find(([name]) => name.toLowerCase() === loginAttribute.toLowerCase())
-        const found: AuthenticatedUser = {
-          dn: entry.dn,
-          login: login?.[1][0],
-          attributes: Object.fromEntries(Object.entries(entry.attributes).filter(([name]) => !isPassword(name)))
-        }
-        return found
+        return Effect.flatMap(admit(entry.dn), (admitted) =>
+          admitted
+            ? Effect.as(bindAs(server, entry.dn, password), authenticated(entry))
+            : Effect.fail(rateLimited()))
       })
 
     const loginTimedOut = () =>
       temporary(new LdapError({ reason: "Timeout", message: `login: no answer within ${Duration.format(timeout)}` }))
 
-    const authenticate = Effect.fnUntraced(
-      function*(user: string, password: Redacted.Redacted<string>, admit?: (dn: string) => Effect.Effect<boolean>) {
-        yield* Input.check(user, password)
-        // Asked once per login, whichever server answers: failover must not count an attempt twice.
-        const admitted = new Map<string, boolean>()
-        const admitOnce = (dn: string) =>
-          admitted.has(dn) || admit === undefined
-            ? Effect.succeed(admitted.get(dn) ?? true)
-            : Effect.tap(admit(dn), (result) => Effect.sync(() => admitted.set(dn, result)))
-        // Only a user name that passed the input rules reaches the logs; the failover's lines are about servers.
-        return yield* deadline.bound(
+    // Annotated here alone, where a line is written: on every login it would cost more than the search.
+    const logFailure = (user: string) => (error: AuthError) =>
+      Effect.annotateLogs(
+        error.reason === "Misconfigured"
+          ? throttle.log(
+            "Error",
+            "misconfigured",
+            "misconfiguration: the directory refuses the service account's credentials; logins answer temporary until its DN or password is fixed",
+            { bindDn: options.bindDn, detail: error.message }
+          )
+          : Effect.logDebug("login failed", error.reason, error.message),
+        "user",
+        LogText.preview(user)
+      )
+
+    const login = (user: string, password: Redacted.Redacted<string>, admit?: (dn: string) => Effect.Effect<boolean>) => {
+      const rejected = Input.rejection(user, password)
+      if (rejected !== undefined) return Effect.fail(rejected)
+      // Asked once per login, whichever server answers: failover must not count an attempt twice.
+      let admitted: Map<string, boolean> | undefined
+      const admitOnce = (dn: string): Effect.Effect<boolean> => {
+        const known = admitted?.get(dn)
+        if (known !== undefined || admit === undefined) return Effect.succeed(known ?? true)
+        return Effect.map(admit(dn), (result) => {
+          admitted ??= new Map()
+          admitted.set(dn, result)
+          return result
+        })
+      }
+      // Only a user name that passed the input rules reaches the logs; the failover's lines are about servers.
+      return Effect.tapError(
+        deadline.bound(
           Failover.run(
             failover,
             loginOn(user, password, admitOnce),
@@ -205,26 +234,13 @@ export const make = (options: LdapAuthOptions): Effect.Effect<Instance, never, S
             explainFault
           ),
           loginTimedOut
-        ).pipe(
-          // Annotated here alone, where a line is written: on every login it would cost more than the search.
-          Effect.tapError((error) =>
-            Effect.annotateLogs(
-              error.reason === "Misconfigured"
-                ? throttle.log(
-                  "Error",
-                  "misconfigured",
-                  "misconfiguration: the directory refuses the service account's credentials; logins answer temporary until its DN or password is fixed",
-                  { bindDn: options.bindDn, detail: error.message }
-                )
-                : Effect.logDebug("login failed", error.reason, error.message),
-              "user",
-              LogText.preview(user)
-            )
-          )
-        )
-      },
-      Tracing.withSpan("LdapAuth.authenticate")
-    )
+        ),
+        logFailure(user)
+      )
+    }
+
+    const authenticate = (user: string, password: Redacted.Redacted<string>, admit?: (dn: string) => Effect.Effect<boolean>) =>
+      Tracing.withSpan("LdapAuth.authenticate")(Effect.suspend(() => login(user, password, admit)))
 
     return { service: { authenticate }, servers }
   })

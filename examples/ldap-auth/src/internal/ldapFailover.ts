@@ -37,8 +37,9 @@ export const run = <S, A, E>(
   describe: (server: S) => string,
   explain: (fault: E) => string
 ): Effect.Effect<A, E> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    const healthy = self.entries.filter((entry) => entry.downUntilMillis <= now)
+  Clock.clockWith((clock) => {
+    const now = clock.currentTimeMillisUnsafe()
+    const healthy = self.entries.length === 1 ? self.entries : self.entries.filter((entry) => entry.downUntilMillis <= now)
     const candidates = healthy.length > 0 ? healthy : self.entries
     const attempt = (index: number): Effect.Effect<A, E> => {
       const entry = candidates[index]!
@@ -49,26 +50,27 @@ export const run = <S, A, E>(
         entry.failing = false
         return Effect.logInfo("LDAP server answers again").pipe(Effect.annotateLogs({ server: describe(entry.server) }))
       })
-      return Effect.catchIf(
-        Effect.tap(f(entry.server), () => recovered),
-        isServerFault,
-        (fault) =>
-          Effect.gen(function*() {
-            entry.downUntilMillis = (yield* Clock.currentTimeMillis) + self.cooldownMillis
+      const healthyAlready = () => entry.downUntilMillis === 0 && !entry.failing
+      return Effect.matchEffect(f(entry.server), {
+        onSuccess: (value) => healthyAlready() ? Effect.succeed(value) : Effect.as(recovered, value),
+        onFailure: (error) => {
+          if (!isServerFault(error)) return healthyAlready() ? Effect.fail(error) : Effect.andThen(recovered, Effect.fail(error))
+          return Effect.gen(function*() {
+            entry.downUntilMillis = clock.currentTimeMillisUnsafe() + self.cooldownMillis
             if (!entry.failing) {
               entry.failing = true
               yield* Effect.logWarning("LDAP server failed; skipping it for the cooldown").pipe(
                 Effect.annotateLogs({
                   server: describe(entry.server),
-                  fault: explain(fault),
+                  fault: explain(error),
                   cooldownMillis: self.cooldownMillis
                 })
               )
             }
-            return yield* index + 1 < candidates.length ? attempt(index + 1) : Effect.fail(fault)
-          }),
-        (error) => Effect.andThen(recovered, Effect.fail(error))
-      )
+            return yield* index + 1 < candidates.length ? attempt(index + 1) : Effect.fail(error)
+          })
+        }
+      })
     }
     return attempt(0)
   })

@@ -25,13 +25,19 @@ const problem = (value: string, maxBytes: number): string | undefined => {
 }
 
 const rejected = (what: string, reason: string) =>
-  Effect.fail(new AuthError({ reason: "RejectedInput", message: `${what} ${reason}` }))
+  new AuthError({ reason: "RejectedInput", message: `${what} ${reason}` })
 
-/** Fails with `RejectedInput` naming the rule, never the value. */
-export const check = (user: string, password: Redacted.Redacted<string>): Effect.Effect<void, AuthError> => {
+/** The `RejectedInput` error naming the first rule broken (never the value), or undefined. */
+export const rejection = (user: string, password: Redacted.Redacted<string>): AuthError | undefined => {
   const userProblem = problem(user, maxUserBytes) ?? (user.trim() !== user ? "has leading or trailing spaces" : undefined)
   if (userProblem !== undefined) return rejected("user", userProblem)
   const passwordProblem = problem(Redacted.value(password), maxPasswordBytes)
   if (passwordProblem !== undefined) return rejected("password", passwordProblem)
-  return Effect.void
+  return undefined
+}
+
+/** Fails with `RejectedInput` naming the rule, never the value. */
+export const check = (user: string, password: Redacted.Redacted<string>): Effect.Effect<void, AuthError> => {
+  const error = rejection(user, password)
+  return error === undefined ? Effect.void : Effect.fail(error)
 }
