@@ -45,15 +45,22 @@ export class AuthHttpHandler extends Context.Service<AuthHttpHandler, {
   readonly decide: (headers: Readonly<Record<string, string | undefined>>) => Effect.Effect<Decision>
 }>()("effect-connection-pool/examples/AuthHttpHandler") {}
 
-const digest = (value: string) => Crypto.hash("sha256", value, "buffer")
-
 /**
- * A check of `X-Auth-Key` against the secret, in time that does not depend on where the strings differ (or on
- * their lengths): both sides are compared as digests, the secret's taken once.
+ * A check of `X-Auth-Key` against the secret, in time that does not depend on where the strings differ: the given
+ * value is written into a buffer of the secret's length (cut or zero-padded) and compared in constant time, and a
+ * length that differs fails after the comparison.
  */
 const secretCheck = (secret: Redacted.Redacted<string>) => {
-  const expected = digest(Redacted.value(secret))
-  return (given: string | undefined) => given !== undefined && Crypto.timingSafeEqual(digest(given), expected)
+  const expected = Buffer.from(Redacted.value(secret), "utf8")
+  // Reused: a check runs synchronously, start to end.
+  const given = Buffer.alloc(expected.length)
+  return (value: string | undefined): boolean => {
+    if (value === undefined) return false
+    given.fill(0)
+    const written = given.write(value, "utf8")
+    return Crypto.timingSafeEqual(given, expected) && written === expected.length &&
+      Buffer.byteLength(value, "utf8") === expected.length
+  }
 }
 
 export const make = (

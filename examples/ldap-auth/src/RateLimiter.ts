@@ -89,9 +89,13 @@ export const clientKey = (ip: string): string => {
 /** The form LDAP compares a `uid` in, near enough: `canonicalUser(" ALICE ") === canonicalUser("alice")`. */
 export const canonicalUser = (user: string): string => user.normalize("NFKC").toLowerCase().trim().replace(/\s+/gu, " ")
 
-/** A fixed-size stand-in for attacker-influenced parts of a key (22 characters). */
-const digest = (...parts: ReadonlyArray<string>) =>
-  Crypto.hash("sha256", parts.join("\n"), "buffer").subarray(0, 16).toString("base64url")
+const digestOptions = { outputEncoding: "base64url", outputLength: 16 } as const
+
+/**
+ * A fixed-size stand-in for attacker-influenced parts of a key: 128 bits of SHAKE256 in 22 characters, a flat
+ * string of its own (a slice of a longer digest would keep the whole digest alive in the store).
+ */
+const digest = (...parts: ReadonlyArray<string>) => Crypto.hash("shake256", parts.join("\n"), digestOptions)
 
 /** The keys of an entry seen from a client, with two digests: the per-address key and the marker share one. */
 const entryKeys = (dn: string, client: string) => {
@@ -160,43 +164,44 @@ export const make = (options: Options = defaultOptions): Effect.Effect<
       familiarFor: Duration.fromInputUnsafe(options.familiarFor)
     }))
 
-    const attempt = (attempt: Attempt) =>
-      Effect.gen(function*() {
+    const ticketFor = (client: string, counted: Array<string>): Ticket => {
+      // The entry's familiar marker, once `entry` counted it: the key `succeeded` marks.
+      let familiarKey: string | undefined
+      return {
+        entry: (entryDn) =>
+          Effect.suspend(() => {
+            const { entry, entryAndAddress, familiar } = entryKeys(entryDn, client)
+            return Effect.map(store.consume([
+              { key: entryAndAddress, ...perUserAndAddress },
+              { key: entry, ...perUser, waivedBy: familiar }
+            ]), (result) => {
+              if (result._tag === "Refused") return false
+              familiarKey = familiar
+              counted.push(entryAndAddress, entry)
+              return true
+            })
+          }),
+        succeeded: Effect.suspend(() =>
+          store.settle({
+            refund: counted.filter((key) => key.startsWith("a ") || key.startsWith("u ")),
+            reset: counted.filter((key) => key.startsWith("n ") || key.startsWith("e ")),
+            mark: familiarKey === undefined ? undefined : { key: familiarKey, ttl: familiarFor }
+          })
+        ),
+        abandoned: Effect.suspend(() => store.settle({ refund: counted }))
+      }
+    }
+
+    const attempt = (attempt: Attempt): Effect.Effect<Ticket | undefined> =>
+      Effect.suspend(() => {
         const client = clientKey(attempt.clientIp)
         const first: Array<RateLimiterStore.Counter> = []
         if (!isExempt(exempt, attempt.clientIp)) first.push({ key: keys.address(client), ...perAddress })
         if (attempt.user !== undefined) {
           first.push({ key: keys.nameAndAddress(attempt.user, client), ...perUserAndAddress })
         }
-        if ((yield* store.consume(first))._tag === "Refused") return undefined
-        const counted = first.map((each) => each.key)
-        // The entry's familiar marker, once `entry` counted it: the key `succeeded` marks.
-        let familiarKey: string | undefined
-        const ticket: Ticket = {
-          entry: (entryDn) =>
-            Effect.suspend(() => {
-              const { entry, entryAndAddress, familiar } = entryKeys(entryDn, client)
-              const second = [
-                { key: entryAndAddress, ...perUserAndAddress },
-                { key: entry, ...perUser, waivedBy: familiar }
-              ]
-              return Effect.map(store.consume(second), (result) => {
-                if (result._tag === "Refused") return false
-                familiarKey = familiar
-                counted.push(...second.map((each) => each.key))
-                return true
-              })
-            }),
-          succeeded: Effect.suspend(() =>
-            store.settle({
-              refund: counted.filter((key) => key.startsWith("a ") || key.startsWith("u ")),
-              reset: counted.filter((key) => key.startsWith("n ") || key.startsWith("e ")),
-              mark: familiarKey === undefined ? undefined : { key: familiarKey, ttl: familiarFor }
-            })
-          ),
-          abandoned: Effect.suspend(() => store.settle({ refund: counted }))
-        }
-        return ticket
+        return Effect.map(store.consume(first), (result) =>
+          result._tag === "Refused" ? undefined : ticketFor(client, first.map((each) => each.key)))
       })
 
     return RateLimiter.of({ attempt })

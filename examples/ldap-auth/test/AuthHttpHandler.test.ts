@@ -156,6 +156,17 @@ describe("AuthHttpHandler", () => {
       assert.deepStrictEqual([missing.calls, wrong.calls], [[], []])
     }))
 
+  it.effect("accepts the shared secret alone: no prefix, extension, padding or look-alike of it", () =>
+    Effect.gen(function*() {
+      const sharedSecret = Redacted.make("s3crét")
+      const outcomes: Array<string> = []
+      for (const given of ["", "s3cr", "s3cre", "s3cret", "s3crét ", "s3crét\u0000", "s3crétx", "S3CRÉT", "s3crét".repeat(50)]) {
+        outcomes.push((yield* decide(request({ "x-auth-key": given }), { sharedSecret }).run())[0]!.outcome)
+      }
+      assert.deepStrictEqual(outcomes, Array(9).fill("unauthorized"))
+      assert.strictEqual((yield* decide(request({ "x-auth-key": "s3crét" }), { sharedSecret }).run())[0]!.outcome, "ok")
+    }))
+
   it.effect("admits as the directory's name for the entry, not as typed", () =>
     Effect.gen(function*() {
       const [decision] = yield* decide(request({ "auth-user": "ALICE" })).run()
