@@ -11,6 +11,7 @@ import { Cause, Context, Duration, Effect, Layer, LogLevel, Redacted, Result, ty
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AuthHttpProtocol from "./AuthHttpProtocol.ts"
 import * as Deadline from "./internal/deadline.ts"
+import * as Input from "./internal/ldapInput.ts"
 import * as LogText from "./internal/logText.ts"
 import * as LogThrottle from "./internal/logThrottle.ts"
 import * as Tracing from "./internal/tracing.ts"
@@ -84,86 +85,108 @@ export const make = (
     const refuseInput = (clientIp: string, outcome: Metrics.Outcome, request: Parameters<typeof refuse>[2]) =>
       Effect.as(limiter.attempt({ clientIp }), refuse("invalid", outcome, request))
 
-    const check = Effect.fnUntraced(function*(request: AuthHttpProtocol.AuthRequest) {
-      if (request.method !== "plain") return yield* refuseInput(request.clientIp, "rejected_input", request)
-      if (Result.isFailure(yield* Effect.result(LdapAuth.checkInput(request.user, request.password)))) {
-        return yield* refuseInput(request.clientIp, "rejected_input", request)
+    /** The right password: the entry's login attribute is what nginx passes on, so it must be usable. */
+    const accepted = (request: AuthHttpProtocol.AuthRequest, user: LdapAuth.AuthenticatedUser): Effect.Effect<Decision> => {
+      const login = user.login
+      if (login === undefined || !AuthHttpProtocol.isHeaderSafe(login)) {
+        return Effect.as(
+          throttle.log("Warn", "login-attribute", "the entry has no usable login attribute; answered temporary", {
+            dn: LogText.preview(user.dn, 128)
+          }),
+          refuse("temporary", "temporary", request)
+        )
       }
-      const ticket = yield* limiter.attempt({ clientIp: request.clientIp, user: request.user })
-      if (ticket === undefined) return refuse("invalid", "rate_limited", request)
-      const result = yield* deadline.bound(
-        Metrics.timeLdap(ldap.authenticate(request.user, request.password, ticket.entry)),
-        () => "deadline" as const
-      ).pipe(Effect.result)
-      if (Result.isSuccess(result)) {
-        yield* ticket.succeeded
-        const login = result.success.login
-        if (login === undefined || !AuthHttpProtocol.isHeaderSafe(login)) {
-          yield* throttle.log("Warn", "login-attribute", "the entry has no usable login attribute; answered temporary", {
-            dn: LogText.preview(result.success.dn, 128)
-          })
-          return refuse("temporary", "temporary", request)
-        }
-        return {
-          response: { _tag: "Accept", backend: options.backends[request.protocol], user: login },
-          outcome: "ok",
-          protocol: request.protocol
-        } satisfies Decision
+      return Effect.succeed({
+        response: { _tag: "Accept", backend: options.backends[request.protocol], user: login },
+        outcome: "ok",
+        protocol: request.protocol
+      })
+    }
+
+    const check = (request: AuthHttpProtocol.AuthRequest): Effect.Effect<Decision> => {
+      if (request.method !== "plain" || Input.rejection(request.user, request.password) !== undefined) {
+        return refuseInput(request.clientIp, "rejected_input", request)
       }
-      const error = result.failure
-      if (error === "deadline" || error.reason === "Temporary" || error.reason === "Misconfigured") {
-        yield* ticket.abandoned
-        return refuse("temporary", "temporary", request)
-      }
-      return refuse(
-        "invalid",
-        error.reason === "RateLimited" ? "rate_limited" : error.reason === "RejectedInput" ? "rejected_input" : "invalid",
-        request
-      )
+      return Effect.flatMap(limiter.attempt({ clientIp: request.clientIp, user: request.user }), (ticket) => {
+        if (ticket === undefined) return Effect.succeed(refuse("invalid", "rate_limited", request))
+        return Effect.matchEffect(
+          deadline.bound(
+            Metrics.timeLdap(ldap.authenticate(request.user, request.password, ticket.entry)),
+            () => "deadline" as const
+          ),
+          {
+            onSuccess: (user) => Effect.flatMap(ticket.succeeded, () => accepted(request, user)),
+            onFailure: (error) =>
+              error === "deadline" || error.reason === "Temporary" || error.reason === "Misconfigured"
+                ? Effect.as(ticket.abandoned, refuse("temporary", "temporary", request))
+                : Effect.succeed(refuse(
+                  "invalid",
+                  error.reason === "RateLimited"
+                    ? "rate_limited"
+                    : error.reason === "RejectedInput"
+                    ? "rejected_input"
+                    : "invalid",
+                  request
+                ))
+          }
+        )
+      })
+    }
+
+    /** The login line, looked at first: below `debug` it would be built for nothing on every login. */
+    const logged = (request: AuthHttpProtocol.AuthRequest, decision: Decision): Effect.Effect<Decision> =>
+      Effect.flatMap(LogLevel.isEnabled("Debug"), (enabled) =>
+        enabled
+          ? Effect.as(
+            Effect.logDebug("login").pipe(
+              Effect.annotateLogs({
+                // Names that broke the input rules are never written, not even cut.
+                user: decision.outcome === "rejected_input" ? "(rejected)" : LogText.preview(request.user),
+                client: request.clientIp,
+                protocol: request.protocol,
+                attempt: request.attempt,
+                outcome: decision.outcome
+              })
+            ),
+            decision
+          )
+          : Effect.succeed(decision))
+
+    const fallbackOf = (headers: Readonly<Record<string, string | undefined>>) => ({
+      protocol: AuthHttpProtocol.mailProtocols.find((protocol) => protocol === headers["auth-protocol"]) ?? "imap",
+      attempt: 1
     })
 
-    const decide = Effect.fnUntraced(function*(headers: Readonly<Record<string, string | undefined>>) {
-      const fallback = {
-        protocol: AuthHttpProtocol.mailProtocols.find((protocol) => protocol === headers["auth-protocol"]) ?? "imap",
-        attempt: 1
-      }
+    const decideOnce = (headers: Readonly<Record<string, string | undefined>>): Effect.Effect<Decision> => {
       if (sameSecret !== undefined && !sameSecret(headers["x-auth-key"])) {
         // Not counted against the claimed Client-IP: without the secret, that address is anyone's choice.
-        yield* throttle.log("Warn", "shared-secret", "auth request without the right shared secret")
-        return refuse("invalid", "unauthorized", fallback)
+        return Effect.as(
+          throttle.log("Warn", "shared-secret", "auth request without the right shared secret"),
+          refuse("invalid", "unauthorized", fallbackOf(headers))
+        )
       }
       const decoded = AuthHttpProtocol.decodeRequest(headers)
       if (Result.isFailure(decoded)) {
-        yield* throttle.log("Info", "undecodable", "undecodable auth request", { problem: decoded.failure.message })
-        return yield* refuseInput(headers["client-ip"] ?? "", "bad_request", fallback)
+        return Effect.andThen(
+          throttle.log("Info", "undecodable", "undecodable auth request", { problem: decoded.failure.message }),
+          refuseInput(headers["client-ip"] ?? "", "bad_request", fallbackOf(headers))
+        )
       }
       const request = decoded.success
       // A bug must never let anyone in, nor leave nginx without an answer.
-      const decision = yield* check(request).pipe(
-        Effect.catchDefect((defect) =>
+      return Effect.flatMap(
+        Effect.catchDefect(check(request), (defect) =>
           Effect.logError("login check failed", Cause.pretty(Cause.die(defect))).pipe(
             Effect.as(refuse("temporary", "temporary", request))
-          )
-        )
+          )),
+        (decision) => logged(request, decision)
       )
-      // Looked at first: below `debug`, the line and its annotations would be built for nothing on every login.
-      if (yield* LogLevel.isEnabled("Debug")) {
-        yield* Effect.logDebug("login").pipe(
-          Effect.annotateLogs({
-            // Names that broke the input rules are never written, not even cut.
-            user: decision.outcome === "rejected_input" ? "(rejected)" : LogText.preview(request.user),
-            client: request.clientIp,
-            protocol: request.protocol,
-            attempt: request.attempt,
-            outcome: decision.outcome
-          })
-        )
-      }
-      return decision
-    }, (effect) =>
-      Effect.tap(effect, (decision) => Metrics.countLogin(decision.protocol, decision.outcome)).pipe(
-        Tracing.withSpan("AuthHttp.decide")
-      ))
+    }
+
+    const decide = (headers: Readonly<Record<string, string | undefined>>): Effect.Effect<Decision> =>
+      Tracing.withSpan("AuthHttp.decide")(
+        Effect.tap(Effect.suspend(() => decideOnce(headers)), (decision) => Metrics.countLogin(decision.protocol, decision.outcome))
+      )
 
     return AuthHttpHandler.of({ decide })
   })

@@ -2,7 +2,7 @@
  * The auth server's own metrics, next to the pool's `db.client.connection.*`: login outcomes by mail protocol
  * and result, and how long the LDAP check took (seconds). Served in Prometheus text by `effect/observability`.
  */
-import { Duration, Effect, Metric } from "effect"
+import { Effect, Metric } from "effect"
 import type { MailProtocol } from "./AuthHttpProtocol.ts"
 
 /** Why a login got the answer it got. Only `ok` lets the client in. */
@@ -45,6 +45,9 @@ export const countLogin = (protocol: MailProtocol | "unknown", outcome: Outcome)
   return Metric.update(counter, 1)
 }
 
-/** Times `effect` (success or failure) into `ldapDuration`. */
+/** Times `effect` (success or failure) into `ldapDuration`, by the `Clock`'s monotonic time. */
 export const timeLdap = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.trackDuration(effect, ldapDuration, Duration.toSeconds)
+  Effect.clockWith((clock) => {
+    const start = clock.monotonicTimeNanosUnsafe()
+    return Effect.onExit(effect, () => Metric.update(ldapDuration, Number(clock.monotonicTimeNanosUnsafe() - start) / 1e9))
+  })
