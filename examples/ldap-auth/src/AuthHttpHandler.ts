@@ -58,9 +58,8 @@ const secretCheck = (secret: Redacted.Redacted<string>) => {
   return (value: string | undefined): boolean => {
     if (value === undefined) return false
     given.fill(0)
-    const written = given.write(value, "utf8")
-    return Crypto.timingSafeEqual(given, expected) && written === expected.length &&
-      Buffer.byteLength(value, "utf8") === expected.length
+    given.write(value, "utf8")
+    return Crypto.timingSafeEqual(given, expected) && Buffer.byteLength(value, "utf8") === expected.length
   }
 }
 

@@ -43,18 +43,24 @@ export const run = <S, A, E>(
     const candidates = healthy.length > 0 ? healthy : self.entries
     const attempt = (index: number): Effect.Effect<A, E> => {
       const entry = candidates[index]!
-      // Any answer that is not a server fault, a success or a refused login, proves the server is back.
-      const recovered = Effect.suspend(() => {
+      // Any answer that is not a server fault, a success or a refused login, proves the server is back: marks it
+      // so, and gives the line to write when it had been failing.
+      const recover = (): Effect.Effect<void> | undefined => {
         entry.downUntilMillis = 0
-        if (!entry.failing) return Effect.void
+        if (!entry.failing) return undefined
         entry.failing = false
         return Effect.logInfo("LDAP server answers again").pipe(Effect.annotateLogs({ server: describe(entry.server) }))
-      })
-      const healthyAlready = () => entry.downUntilMillis === 0 && !entry.failing
+      }
       return Effect.matchEffect(f(entry.server), {
-        onSuccess: (value) => healthyAlready() ? Effect.succeed(value) : Effect.as(recovered, value),
+        onSuccess: (value) => {
+          const line = recover()
+          return line === undefined ? Effect.succeed(value) : Effect.as(line, value)
+        },
         onFailure: (error) => {
-          if (!isServerFault(error)) return healthyAlready() ? Effect.fail(error) : Effect.andThen(recovered, Effect.fail(error))
+          if (!isServerFault(error)) {
+            const line = recover()
+            return line === undefined ? Effect.fail(error) : Effect.andThen(line, Effect.fail(error))
+          }
           return Effect.gen(function*() {
             entry.downUntilMillis = clock.currentTimeMillisUnsafe() + self.cooldownMillis
             if (!entry.failing) {
